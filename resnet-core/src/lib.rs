@@ -1,0 +1,14 @@
+//! Layers, ops, networks, training, data and weights for `resnet`.
+//!
+//! dfdx 0.13 offers convolution and pooling only on nightly Rust, so this
+//! crate owns those ops ([`ops`]) and builds everything else on dfdx's
+//! tensors, tape and optimizer kernels.
+
+pub mod error;
+pub mod network;
+pub mod ops;
+
+pub use error::Error;
+pub use network::Network;
+pub use resnet_spec as spec;
+pub use resnet_spec::Spec;
