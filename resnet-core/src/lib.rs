@@ -4,11 +4,18 @@
 //! crate owns those ops ([`ops`]) and builds everything else on dfdx's
 //! tensors, tape and optimizer kernels.
 
+pub mod data;
 pub mod error;
+pub mod layers;
 pub mod network;
 pub mod ops;
+pub mod optim;
+pub mod train;
+pub mod weights;
+pub mod typed;
 
 pub use error::Error;
-pub use network::Network;
+pub use network::{InputStats, Network};
 pub use resnet_spec as spec;
 pub use resnet_spec::Spec;
+pub use typed::ResNet;

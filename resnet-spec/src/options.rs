@@ -103,7 +103,8 @@ pub struct Spec {
     // Options beyond resnetNetwork, for torchvision's networks.
     /// Whether convolutions carry a bias (MATLAB: yes, torchvision: no).
     pub conv_bias: bool,
-    /// Which convolution of a downsampling bottleneck block has the stride.
+    /// Which convolution of a downsampling bottleneck block has the stride
+    /// (basic blocks always stride in their first convolution).
     pub downsample_conv: DownsampleConv,
     /// "same" (MATLAB) or symmetric (PyTorch) padding.
     pub padding: PaddingMode,
@@ -113,7 +114,8 @@ pub struct Spec {
     /// Fixed per-channel standard deviation that divides the input when
     /// `normalization` is "none".
     pub std: Option<Vec<f32>>,
-    /// Start the last batch norm scale of every residual branch at zero.
+    /// Start the last batch norm scale of every residual branch at zero
+    /// (only with "batchnorm-before-add"; validation rejects it otherwise).
     pub zero_init_residual: bool,
     /// Batch norm epsilon.
     pub bn_epsilon: f64,
@@ -147,6 +149,91 @@ impl Spec {
             zero_init_residual: false,
             bn_epsilon: 1e-5,
             bn_momentum: 0.1,
+        }
+    }
+}
+
+/// An option whose value is one of a few named choices, spelled the way
+/// MATLAB spells them (`"max"`, `"batchnorm-before-add"`).
+pub trait Choice: Copy + PartialEq + 'static {
+    /// Every choice, in the order error messages list them.
+    const ALL: &'static [Self];
+
+    /// The spelling that TOML files and the macro use.
+    fn name(self) -> &'static str;
+}
+
+impl Choice for Pooling {
+    const ALL: &'static [Self] = &[Pooling::Max, Pooling::Average, Pooling::None];
+
+    fn name(self) -> &'static str {
+        match self {
+            Pooling::Max => "max",
+            Pooling::Average => "average",
+            Pooling::None => "none",
+        }
+    }
+}
+
+impl Choice for ResidualBlockType {
+    const ALL: &'static [Self] = &[
+        ResidualBlockType::BatchnormBeforeAdd,
+        ResidualBlockType::BatchnormAfterAdd,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            ResidualBlockType::BatchnormBeforeAdd => "batchnorm-before-add",
+            ResidualBlockType::BatchnormAfterAdd => "batchnorm-after-add",
+        }
+    }
+}
+
+impl Choice for BottleneckType {
+    const ALL: &'static [Self] = &[BottleneckType::DownsampleFirstConv, BottleneckType::None];
+
+    fn name(self) -> &'static str {
+        match self {
+            BottleneckType::DownsampleFirstConv => "downsample-first-conv",
+            BottleneckType::None => "none",
+        }
+    }
+}
+
+impl Choice for DownsampleConv {
+    const ALL: &'static [Self] = &[DownsampleConv::First, DownsampleConv::Middle];
+
+    fn name(self) -> &'static str {
+        match self {
+            DownsampleConv::First => "first",
+            DownsampleConv::Middle => "middle",
+        }
+    }
+}
+
+impl Choice for PaddingMode {
+    const ALL: &'static [Self] = &[PaddingMode::Same, PaddingMode::Symmetric];
+
+    fn name(self) -> &'static str {
+        match self {
+            PaddingMode::Same => "same",
+            PaddingMode::Symmetric => "symmetric",
+        }
+    }
+}
+
+impl Choice for Normalization {
+    const ALL: &'static [Self] = &[
+        Normalization::Zerocenter,
+        Normalization::Zscore,
+        Normalization::None,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Normalization::Zerocenter => "zerocenter",
+            Normalization::Zscore => "zscore",
+            Normalization::None => "none",
         }
     }
 }

@@ -9,6 +9,7 @@
 
 pub mod batchnorm;
 pub mod conv;
+mod cpu;
 pub mod pool;
 
 pub use batchnorm::{batch_norm2d_eval, batch_norm2d_train, BatchNormConfig, BatchNormKernel};

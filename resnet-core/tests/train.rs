@@ -1,0 +1,188 @@
+//! Training end to end on small networks: the loss falls, checkpoints
+//! round-trip exactly, and a batch of one is handled as case A07 asks.
+
+use dfdx::prelude::*;
+use resnet_core::data::Dataset;
+use resnet_core::optim::{Optimizer, OptimizerConfig};
+use resnet_core::train::{check_running_stats, train, BatchProgress, EpochMetrics, Observer};
+use resnet_core::train::{Schedule, TrainOptions};
+use resnet_core::weights::{load_checkpoint, network_tensors, save_checkpoint};
+use resnet_core::{Error, Network, Spec};
+use resnet_spec::{BottleneckType, Pooling};
+
+/// Input [8, 8, 1], 2 classes, one basic block per stack.
+fn tiny_spec() -> Spec {
+    let mut spec = Spec::new([8, 8, 1], 2);
+    spec.initial_filter_size = [3, 3];
+    spec.initial_num_filters = 4;
+    spec.initial_stride = [1, 1];
+    spec.initial_pooling = Pooling::None;
+    spec.bottleneck_type = BottleneckType::None;
+    spec.stack_depth = vec![1, 1];
+    spec.num_filters = vec![4, 8];
+    spec
+}
+
+/// Class 0 is bright in the top half, class 1 in the bottom half, with a
+/// deterministic speckle so that no two images are alike.
+fn halves(n: usize) -> Dataset {
+    let mut images = Vec::with_capacity(n * 64);
+    let mut labels = Vec::with_capacity(n);
+    for i in 0..n {
+        let label = i % 2;
+        for y in 0..8 {
+            for x in 0..8 {
+                let bright = (y < 4) == (label == 0);
+                let speckle = ((i * 31 + y * 7 + x * 13) % 50) as u8;
+                images.push(if bright { 180 + speckle } else { speckle });
+            }
+        }
+        labels.push(label);
+    }
+    Dataset {
+        height: 8,
+        width: 8,
+        channels: 1,
+        class_names: vec!["top".into(), "bottom".into()],
+        images,
+        labels,
+    }
+}
+
+struct Record(Vec<f64>);
+
+impl Observer for Record {
+    fn batch(&mut self, progress: &BatchProgress) {
+        self.0.push(progress.loss);
+    }
+    fn epoch(&mut self, _metrics: &EpochMetrics) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+fn options(epochs: usize, batch_size: usize) -> TrainOptions {
+    TrainOptions {
+        epochs,
+        batch_size,
+        optimizer: OptimizerConfig::Sgd {
+            lr: 0.05,
+            momentum: 0.9,
+            weight_decay: 0.0,
+        },
+        schedule: Schedule::Constant(0.05),
+        seed: 7,
+        max_shift: 0,
+    }
+}
+
+#[test]
+fn loss_falls_and_test_accuracy_rises_on_a_tiny_network() {
+    let dev = Cpu::default();
+    let mut net = Network::<f32, Cpu>::with_seed(&tiny_spec(), &dev, 3).unwrap();
+    let data = halves(64);
+    let opts = options(3, 8);
+    let mut optimizer = Optimizer::new(opts.optimizer);
+    let mut record = Record(Vec::new());
+
+    let history = train(&mut net, &mut optimizer, &data, &data, &opts, 1, &mut record).unwrap();
+
+    assert_eq!(history.len(), 3);
+    assert_eq!(record.0.len(), 3 * 8);
+    let first = history[0].train_loss;
+    let last = history[2].train_loss;
+    assert!(last < 0.5 * first, "loss went from {first} to {last}");
+    assert!(history[2].test_accuracy > 0.9, "{history:?}");
+}
+
+#[test]
+fn a_checkpoint_round_trip_gives_identical_outputs() {
+    let dev = Cpu::default();
+    let mut net = Network::<f32, Cpu>::with_seed(&tiny_spec(), &dev, 5).unwrap();
+    let data = halves(16);
+    let opts = options(1, 8);
+    let mut optimizer = Optimizer::new(opts.optimizer);
+    train(&mut net, &mut optimizer, &data, &data, &opts, 1, &mut Record(vec![])).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("model.safetensors");
+    let names = data.class_names.clone();
+    save_checkpoint(&mut net, &names, 1, &path).unwrap();
+    let (mut loaded, info) = load_checkpoint::<f32, Cpu>(&path, &dev).unwrap();
+
+    assert_eq!(info.epoch, 1);
+    assert_eq!(info.class_names, names);
+    assert_eq!(&info.spec, net.spec());
+    assert_eq!(network_tensors(&mut loaded).unwrap(), network_tensors(&mut net).unwrap());
+    let x: Tensor<(usize, usize, usize, usize), f32, Cpu> =
+        dev.sample_normal_like(&(4, 1, 8, 8));
+    let a = net.forward(x.clone()).unwrap().as_vec();
+    let b = loaded.forward(x).unwrap().as_vec();
+    assert_eq!(a, b);
+}
+
+/// A07: the defaults at [32, 32, 3] reach 1x1 maps in the last stack.
+#[test]
+fn a_batch_of_one_is_a_clear_error_and_leaves_no_nan() {
+    let dev = Cpu::default();
+    let spec = Spec::new([32, 32, 3], 10);
+    let mut net = Network::<f32, Cpu>::new(&spec, &dev).unwrap();
+    let before = network_tensors(&mut net).unwrap();
+
+    let one: Tensor<(usize, usize, usize, usize), f32, Cpu> =
+        dev.sample_normal_like(&(1, 3, 32, 32));
+    let err = net.forward_train(one.traced(Gradients::leaky())).unwrap_err().to_string();
+    assert!(err.contains("batch of 1"), "{err}");
+    assert!(err.contains("1x1"), "{err}");
+    check_running_stats(&mut net).unwrap();
+    assert_eq!(network_tensors(&mut net).unwrap(), before);
+
+    let two: Tensor<(usize, usize, usize, usize), f32, Cpu> =
+        dev.sample_normal_like(&(2, 3, 32, 32));
+    let logits = net.forward_train(two.traced(Gradients::leaky())).unwrap();
+    let targets = dev.tensor_from_vec(
+        (0..20).map(|i| if i == 3 || i == 17 { 1.0 } else { 0.0 }).collect(),
+        (2usize, 10usize),
+    );
+    let loss = dfdx::losses::cross_entropy_with_logits_loss(logits, targets);
+    assert!(loss.array().is_finite());
+    let mut grads = loss.backward();
+    let mut optimizer = Optimizer::new(OptimizerConfig::Sgd {
+        lr: 0.01,
+        momentum: 0.9,
+        weight_decay: 1e-4,
+    });
+    optimizer.update(&mut net, &mut grads).unwrap();
+    check_running_stats(&mut net).unwrap();
+    let after = network_tensors(&mut net).unwrap();
+    let var = &after["layer4.2.bn3.running_var"].values;
+    assert!(var.iter().all(|v| v.is_finite() && *v >= 0.0));
+    assert_ne!(after["layer4.2.bn3.running_var"], before["layer4.2.bn3.running_var"]);
+}
+
+/// A07: in inference each image's logits do not depend on its batch.
+#[test]
+fn inference_logits_do_not_depend_on_the_batch() {
+    let dev = Cpu::default();
+    let spec = Spec::new([32, 32, 3], 10);
+    let net = Network::<f32, Cpu>::new(&spec, &dev).unwrap();
+    let batch: Tensor<(usize, usize, usize, usize), f32, Cpu> =
+        dev.sample_normal_like(&(8, 3, 32, 32));
+    let all = net.forward(batch.clone()).unwrap().as_vec();
+    let values = batch.as_vec();
+    for i in [0, 5, 7] {
+        let single = values[i * 3072..(i + 1) * 3072].to_vec();
+        let one = net.forward(dev.tensor_from_vec(single, (1, 3, 32, 32))).unwrap().as_vec();
+        for (a, b) in one.iter().zip(&all[i * 10..(i + 1) * 10]) {
+            assert!((a - b).abs() <= 1e-5 * b.abs().max(1.0), "image {i}: {a} vs {b}");
+        }
+    }
+}
+
+#[test]
+fn a_wrong_channel_count_is_named_at_run_time() {
+    let dev = Cpu::default();
+    let net = Network::<f32, Cpu>::new(&tiny_spec(), &dev).unwrap();
+    let x: Tensor<(usize, usize, usize, usize), f32, Cpu> = dev.zeros_like(&(2, 3, 8, 8));
+    let err = net.forward(x).unwrap_err().to_string();
+    assert!(err.contains("expected 1 channel, got 3"), "{err}");
+}
