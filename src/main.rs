@@ -1,1 +1,62 @@
-fn main() {}
+//! The `resnet` command: train, evaluate and run residual networks described
+//! by TOML specs, and summarize the specs.
+//!
+//! Every failure ends as one line on stderr, `error: ...`, and exit status 1;
+//! clap's own usage errors keep clap's format and exit status 2.
+
+mod cli;
+mod commands;
+mod config;
+mod data;
+mod defaults;
+mod logging;
+mod metrics;
+mod out_dir;
+mod plot;
+mod progress;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    logging::init();
+    install_panic_hook();
+
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Train(args) => commands::train::run(args),
+        Command::Eval(args) => commands::eval::run(args),
+        Command::Predict(args) => commands::predict::run(args),
+        Command::Summary(args) => commands::summary::run(args),
+    };
+
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // `{:#}` puts anyhow's whole context chain on one line.
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A bug must still read as one line, not a backtrace dump: the message and
+/// where it happened, with a hint to report it.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".to_string());
+        let place = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!("error: internal error{place}: {message} (this is a bug; please report it)");
+    }));
+}

@@ -29,8 +29,7 @@ use std::ops::{Deref, DerefMut};
 use dfdx::nn::{Module, ModuleMut};
 use dfdx::prelude::*;
 use resnet_spec::{
-    BottleneckType, DownsampleConv, Normalization, PaddingMode, Pooling, ResidualBlockType,
-    Spec,
+    BottleneckType, DownsampleConv, Normalization, PaddingMode, Pooling, ResidualBlockType, Spec,
 };
 
 use crate::ops::Backend;
@@ -43,11 +42,12 @@ pub use dfdx::tensor::Cpu;
 /// A residual network of input size `H` x `W` x `C` and `K` classes, with
 /// the other options of its spec given by `A`.
 ///
-/// It dereferences to the runtime [`Network`] for everything that does not
-/// depend on sizes (summary, weights, training state), and implements
-/// dfdx's [`Module`] (inference) and [`ModuleMut`] (training mode) for
-/// image batches `[batch, C, H, W]`, returning logits `[batch, K]`. The
-/// batch dimension may be a `Const` or a `usize`.
+/// [`ResNet::forward`] (inference) and [`ResNet::forward_train`] take image
+/// batches `[batch, C, H, W]` and return logits `[batch, K]`; the batch
+/// dimension may be a `Const` or a `usize`. The same two run through
+/// dfdx's [`Module`] and [`ModuleMut`]. Everything that does not depend on
+/// sizes (summary, weights, training state) is the runtime [`Network`]'s,
+/// which `ResNet` dereferences to.
 pub struct ResNet<
     const H: usize,
     const W: usize,
@@ -133,10 +133,51 @@ where
 }
 
 /// A batch of `C` x `H` x `W` images with batch dimension `B`.
-type TypedImage<B, const C: usize, const H: usize, const W: usize, E, D, T> =
+pub type TypedImage<B, const C: usize, const H: usize, const W: usize, E, D, T = NoneTape> =
     Tensor<(B, Const<C>, Const<H>, Const<W>), E, D, T>;
 
-/// Inference: batch norm uses its running statistics.
+/// Logits `[batch, K]` with batch dimension `B`.
+pub type TypedLogits<B, const K: usize, E, D, T = NoneTape> = Tensor<(B, Const<K>), E, D, T>;
+
+impl<const H: usize, const W: usize, const C: usize, const K: usize, A, E, D>
+    ResNet<H, W, C, K, A, E, D>
+where
+    E: Dtype,
+    D: Backend<E>,
+{
+    /// Inference on a batch `[batch, C, H, W]`: batch norm uses its running
+    /// statistics. Returns logits `[batch, K]`.
+    ///
+    /// This inherent method takes precedence over [`Module::forward`] and
+    /// over the runtime network's `forward`, so that `net.forward(x)` always
+    /// checks the shape of `x` at compile time, whatever is imported.
+    ///
+    /// Errors: whatever [`Network::forward`] reports.
+    pub fn forward<B: Dim, T: Tape<E, D>>(
+        &self,
+        x: TypedImage<B, C, H, W, E, D, T>,
+    ) -> Result<TypedLogits<B, K, E, D, T>, Error> {
+        let batch = x.shape().0;
+        let logits = self.network.forward(untyped(x)?)?;
+        typed_logits(logits, batch)
+    }
+
+    /// Training mode on a batch `[batch, C, H, W]`: batch norm uses the
+    /// batch statistics and updates its running ones. Returns logits
+    /// `[batch, K]`.
+    ///
+    /// Errors: whatever [`Network::forward_train`] reports.
+    pub fn forward_train<B: Dim, T: Tape<E, D>>(
+        &mut self,
+        x: TypedImage<B, C, H, W, E, D, T>,
+    ) -> Result<TypedLogits<B, K, E, D, T>, Error> {
+        let batch = x.shape().0;
+        let logits = self.network.forward_train(untyped(x)?)?;
+        typed_logits(logits, batch)
+    }
+}
+
+/// Inference, as [`ResNet::forward`].
 impl<const H: usize, const W: usize, const C: usize, const K: usize, A, E, D, B, T>
     Module<TypedImage<B, C, H, W, E, D, T>> for ResNet<H, W, C, K, A, E, D>
 where
@@ -145,21 +186,15 @@ where
     B: Dim,
     T: Tape<E, D>,
 {
-    type Output = Tensor<(B, Const<K>), E, D, T>;
+    type Output = TypedLogits<B, K, E, D, T>;
     type Error = Error;
 
-    /// Runs the network on `x` and returns logits `[batch, K]`.
-    ///
-    /// Errors: whatever [`Network::forward`] reports.
     fn try_forward(&self, x: TypedImage<B, C, H, W, E, D, T>) -> Result<Self::Output, Error> {
-        let batch = x.shape().0;
-        let logits = self.network.forward(untyped(x)?)?;
-        typed_logits(logits, batch)
+        ResNet::forward(self, x)
     }
 }
 
-/// Training mode: batch norm uses the batch statistics and updates its
-/// running ones.
+/// Training mode, as [`ResNet::forward_train`].
 impl<const H: usize, const W: usize, const C: usize, const K: usize, A, E, D, B, T>
     ModuleMut<TypedImage<B, C, H, W, E, D, T>> for ResNet<H, W, C, K, A, E, D>
 where
@@ -168,20 +203,14 @@ where
     B: Dim,
     T: Tape<E, D>,
 {
-    type Output = Tensor<(B, Const<K>), E, D, T>;
+    type Output = TypedLogits<B, K, E, D, T>;
     type Error = Error;
 
-    /// Runs the network on `x` in training mode and returns logits
-    /// `[batch, K]`.
-    ///
-    /// Errors: whatever [`Network::forward_train`] reports.
     fn try_forward_mut(
         &mut self,
         x: TypedImage<B, C, H, W, E, D, T>,
     ) -> Result<Self::Output, Error> {
-        let batch = x.shape().0;
-        let logits = self.network.forward_train(untyped(x)?)?;
-        typed_logits(logits, batch)
+        ResNet::forward_train(self, x)
     }
 }
 
@@ -206,7 +235,7 @@ where
 fn typed_logits<B: Dim, const K: usize, E, D, T>(
     logits: Tensor<(usize, usize), E, D, T>,
     batch: B,
-) -> Result<Tensor<(B, Const<K>), E, D, T>, Error>
+) -> Result<TypedLogits<B, K, E, D, T>, Error>
 where
     E: Dtype,
     D: Backend<E>,
@@ -262,8 +291,8 @@ pub struct Stem<
     P,
 >(PhantomData<P>);
 
-impl<const FH: usize, const FW: usize, const F: usize, const SH: usize, const SW: usize, P>
-    Options for Stem<FH, FW, F, SH, SW, P>
+impl<const FH: usize, const FW: usize, const F: usize, const SH: usize, const SW: usize, P> Options
+    for Stem<FH, FW, F, SH, SW, P>
 where
     P: Tag<Pooling>,
 {

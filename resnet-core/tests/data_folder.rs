@@ -67,7 +67,10 @@ fn error_text(result: Result<impl std::fmt::Debug, resnet_core::data::DataError>
 
 fn assert_uniform(pixels: &[u8], expected: u8, tolerance: u8, what: &str) {
     for &v in pixels {
-        assert!(v.abs_diff(expected) <= tolerance, "{what}: {v}, expected {expected}");
+        assert!(
+            v.abs_diff(expected) <= tolerance,
+            "{what}: {v}, expected {expected}"
+        );
     }
 }
 
@@ -77,12 +80,30 @@ fn assert_uniform(pixels: &[u8], expected: u8, tolerance: u8, what: &str) {
 fn mixed_folder() -> TempDir {
     let tmp = TempDir::new().unwrap();
     let train = tmp.path().join("train");
-    save(&train.join("a/1_red.png"), &RgbImage::from_pixel(40, 30, Rgb([255, 0, 0])));
-    save(&train.join("a/2_grey.png"), &GrayImage::from_pixel(28, 28, Luma([100])));
-    save(&train.join("b/1_blue.PNG"), &RgbaImage::from_pixel(10, 12, Rgba([0, 0, 255, 128])));
-    save(&train.join("b/2_green.jpg"), &RgbImage::from_pixel(28, 28, Rgb([0, 200, 0])));
-    save(&tmp.path().join("test/a/t.png"), &GrayImage::from_pixel(28, 28, Luma([9])));
-    save(&tmp.path().join("test/b/t.jpeg"), &GrayImage::from_pixel(28, 28, Luma([200])));
+    save(
+        &train.join("a/1_red.png"),
+        &RgbImage::from_pixel(40, 30, Rgb([255, 0, 0])),
+    );
+    save(
+        &train.join("a/2_grey.png"),
+        &GrayImage::from_pixel(28, 28, Luma([100])),
+    );
+    save(
+        &train.join("b/1_blue.PNG"),
+        &RgbaImage::from_pixel(10, 12, Rgba([0, 0, 255, 128])),
+    );
+    save(
+        &train.join("b/2_green.jpg"),
+        &RgbImage::from_pixel(28, 28, Rgb([0, 200, 0])),
+    );
+    save(
+        &tmp.path().join("test/a/t.png"),
+        &GrayImage::from_pixel(28, 28, Luma([9])),
+    );
+    save(
+        &tmp.path().join("test/b/t.jpeg"),
+        &GrayImage::from_pixel(28, 28, Luma([200])),
+    );
     tmp
 }
 
@@ -105,7 +126,12 @@ fn mixed_sizes_and_colours_become_luma_at_the_input_size() {
     assert_eq!(bt601(255.0, 0.0, 0.0), 76);
     assert_uniform(train.image(0), 76, 0, "red");
     assert_uniform(train.image(1), 100, 0, "grey");
-    assert_uniform(train.image(2), bt601(0.0, 0.0, 255.0), 0, "blue, alpha dropped");
+    assert_uniform(
+        train.image(2),
+        bt601(0.0, 0.0, 255.0),
+        0,
+        "blue, alpha dropped",
+    );
     assert_uniform(train.image(3), bt601(0.0, 200.0, 0.0), 3, "green JPEG");
     assert_eq!(split.test.labels, [0, 1]);
     assert_uniform(split.test.image(0), 9, 0, "test grey");
@@ -177,7 +203,10 @@ fn load_image_resizes_converts_and_logs_once() {
     assert_uniform(&grey, bt601(10.0, 20.0, 30.0), 2, "photo luma");
     let info = lines_about(Level::Info, &path);
     assert_eq!(info.len(), 1, "{info:?}");
-    assert!(info[0].contains("from 5 x 7") && info[0].contains("from 8-bit RGB"), "{info:?}");
+    assert!(
+        info[0].contains("from 5 x 7") && info[0].contains("from 8-bit RGB"),
+        "{info:?}"
+    );
 }
 
 #[test]
@@ -238,9 +267,14 @@ fn holdout_takes_a_seeded_fraction_of_each_class() {
     let expected: Vec<u8> = (0..20).chain(100..105).collect();
     assert_eq!(all, expected);
     for (set, label) in [(&first.train, 0), (&first.test, 0), (&first.test, 1)] {
-        let mine: Vec<u8> =
-            (0..set.len()).filter(|&i| set.labels[i] == label).map(|i| set.image(i)[0]).collect();
-        assert!(mine.windows(2).all(|w| w[0] < w[1]), "file order kept: {mine:?}");
+        let mine: Vec<u8> = (0..set.len())
+            .filter(|&i| set.labels[i] == label)
+            .map(|i| set.image(i)[0])
+            .collect();
+        assert!(
+            mine.windows(2).all(|w| w[0] < w[1]),
+            "file order kept: {mine:?}"
+        );
     }
 }
 
@@ -262,7 +296,11 @@ fn corrupt_images_are_skipped_with_a_counted_warning() {
     let tmp = TempDir::new().unwrap();
     grey_class(&tmp.path().join("a"), 3, 0);
     grey_class(&tmp.path().join("b"), 3, 100);
-    fs::write(tmp.path().join("a/broken.png"), b"\x89PNG\r\n\x1a\nnot really").unwrap();
+    fs::write(
+        tmp.path().join("a/broken.png"),
+        b"\x89PNG\r\n\x1a\nnot really",
+    )
+    .unwrap();
     fs::write(tmp.path().join("b/empty.jpg"), b"").unwrap();
 
     let split = load_folder(tmp.path(), [4, 4, 1], 0.3, 0).unwrap();
@@ -270,9 +308,20 @@ fn corrupt_images_are_skipped_with_a_counted_warning() {
     assert_eq!(split.train.len() + split.test.len(), 6);
     let warnings = lines_about(Level::Warn, tmp.path());
     assert_eq!(warnings.len(), 3, "{warnings:?}");
-    assert!(warnings.iter().any(|w| w.contains("broken.png")), "{warnings:?}");
-    assert!(warnings.iter().any(|w| w.contains("empty.jpg")), "{warnings:?}");
-    assert!(warnings.iter().any(|w| w.contains("skipped 2 unreadable image(s)")), "{warnings:?}");
+    assert!(
+        warnings.iter().any(|w| w.contains("broken.png")),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings.iter().any(|w| w.contains("empty.jpg")),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("skipped 2 unreadable image(s)")),
+        "{warnings:?}"
+    );
 }
 
 #[test]
@@ -301,8 +350,14 @@ fn bad_folders_give_one_line_errors_naming_the_path() {
     grey_class(&p("tiny/cat"), 1, 0);
 
     let cases = [
-        (p("missing"), format!("data folder {} does not exist", p("missing").display())),
-        (p("file.png"), format!("data folder {} is not a folder", p("file.png").display())),
+        (
+            p("missing"),
+            format!("data folder {} does not exist", p("missing").display()),
+        ),
+        (
+            p("file.png"),
+            format!("data folder {} is not a folder", p("file.png").display()),
+        ),
         (
             p("empty"),
             format!(
@@ -317,7 +372,10 @@ fn bad_folders_give_one_line_errors_naming_the_path() {
         ),
         (
             p("all_corrupt"),
-            format!("no readable images left in {} (3 unreadable)", p("all_corrupt").display()),
+            format!(
+                "no readable images left in {} (3 unreadable)",
+                p("all_corrupt").display()
+            ),
         ),
         (
             p("one_class_corrupt"),
@@ -336,16 +394,25 @@ fn bad_folders_give_one_line_errors_naming_the_path() {
         ),
         (
             p("half"),
-            format!("data folder {} has a 'train' sub-folder but no 'test' one", p("half").display()),
+            format!(
+                "data folder {} has a 'train' sub-folder but no 'test' one",
+                p("half").display()
+            ),
         ),
         (
             p("tiny"),
-            format!("holdout fraction 0.2 leaves no test images from the 1 in {}", p("tiny").display()),
+            format!(
+                "holdout fraction 0.2 leaves no test images from the 1 in {}",
+                p("tiny").display()
+            ),
         ),
     ];
     for (dir, expected) in cases {
         let text = error_text(load_folder(&dir, input, 0.2, 0));
-        assert!(text.starts_with(&expected), "got: {text}\nexpected: {expected}");
+        assert!(
+            text.starts_with(&expected),
+            "got: {text}\nexpected: {expected}"
+        );
         assert!(!text.contains('\n'), "{text}");
     }
 }
@@ -356,19 +423,28 @@ fn holdout_outside_0_1_and_bad_input_sizes_are_errors() {
 
     for holdout in [0.0, 1.0, -0.5, f64::NAN] {
         let text = error_text(load_folder(tmp.path(), [4, 4, 1], holdout, 0));
-        assert!(text.starts_with(&format!("holdout fraction {holdout} is outside (0, 1)")), "{text}");
+        assert!(
+            text.starts_with(&format!("holdout fraction {holdout} is outside (0, 1)")),
+            "{text}"
+        );
     }
     for channels in [0, 2, 5] {
         let expected = format!(
             "input channel count {channels} is not supported for images \
              (expected 1 = luma, 3 = RGB or 4 = RGBA)"
         );
-        assert_eq!(error_text(load_folder(tmp.path(), [4, 4, channels], 0.2, 0)), expected);
+        assert_eq!(
+            error_text(load_folder(tmp.path(), [4, 4, channels], 0.2, 0)),
+            expected
+        );
         let image = tmp.path().join("a/img00.png");
         assert_eq!(error_text(load_image(&image, [4, 4, channels])), expected);
     }
     let text = error_text(load_folder(tmp.path(), [0, 4, 1], 0.2, 0));
-    assert!(text.starts_with("input size 0 x 4 is not a usable image size"), "{text}");
+    assert!(
+        text.starts_with("input size 0 x 4 is not a usable image size"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -380,7 +456,10 @@ fn load_image_names_a_missing_or_corrupt_file() {
 
     for path in [missing, corrupt] {
         let text = error_text(load_image(&path, [4, 4, 1]));
-        assert!(text.starts_with(&format!("cannot read image {}: ", path.display())), "{text}");
+        assert!(
+            text.starts_with(&format!("cannot read image {}: ", path.display())),
+            "{text}"
+        );
         assert!(text.ends_with("(expected a PNG or JPEG file)"), "{text}");
     }
 }

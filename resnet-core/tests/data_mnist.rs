@@ -38,6 +38,19 @@ const NINE_977_ROW_14: [f64; 28] = [
     0.992, 0.776, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
 ];
 
+/// Rows 5 and 6 of image 0 of MNIST's own train-images-idx3-ubyte (a "5"),
+/// as printed in many MNIST tutorials; the package's first "5" is that image.
+const MNIST_TRAIN_0_ROWS_5_6: [[u8; 28]; 2] = [
+    [
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 18, 18, 18, 126, 136, 175, 26, 166, 255, 247, 127,
+        0, 0, 0, 0,
+    ],
+    [
+        0, 0, 0, 0, 0, 0, 0, 0, 30, 36, 94, 154, 170, 253, 253, 253, 253, 253, 225, 172, 253, 242,
+        195, 64, 0, 0, 0, 0,
+    ],
+];
+
 fn row(set: &Dataset, image: usize, y: usize) -> &[u8] {
     &set.image(image)[y * 28..(y + 1) * 28]
 }
@@ -62,8 +75,11 @@ fn split_is_8000_train_2000_test_of_28_by_28_grey_digits() {
 #[test]
 fn every_digit_splits_80_20_in_file_order() {
     let split = mnist_digits().unwrap();
-    let test_per_digit: Vec<usize> =
-        JSON_IMAGES.iter().zip(TRAIN_PER_DIGIT).map(|(n, t)| n - t).collect();
+    let test_per_digit: Vec<usize> = JSON_IMAGES
+        .iter()
+        .zip(TRAIN_PER_DIGIT)
+        .map(|(n, t)| n - t)
+        .collect();
 
     assert_eq!(TRAIN_PER_DIGIT.iter().sum::<usize>(), 8000);
     assert_eq!(split.train.class_counts(), TRAIN_PER_DIGIT);
@@ -78,7 +94,10 @@ fn every_digit_splits_80_20_in_file_order() {
 fn pixels_span_0_to_255_and_sum_like_the_json() {
     let split = mnist_digits().unwrap();
 
-    for (set, sums) in [(&split.train, JSON_TRAIN_SUMS), (&split.test, JSON_TEST_SUMS)] {
+    for (set, sums) in [
+        (&split.train, JSON_TRAIN_SUMS),
+        (&split.test, JSON_TEST_SUMS),
+    ] {
         assert_eq!(set.images.iter().min(), Some(&0));
         assert_eq!(set.images.iter().max(), Some(&255));
 
@@ -90,7 +109,12 @@ fn pixels_span_0_to_255_and_sum_like_the_json() {
         // The package rounds v / 255 to 3 decimals, so sums agree to ~0.01%.
         for digit in 0..10 {
             let error = (ours[digit] - sums[digit]).abs() / sums[digit];
-            assert!(error < 2e-4, "digit {digit}: {} vs {}", ours[digit], sums[digit]);
+            assert!(
+                error < 2e-4,
+                "digit {digit}: {} vs {}",
+                ours[digit],
+                sums[digit]
+            );
         }
     }
 }
@@ -109,6 +133,16 @@ fn known_rows_match_the_json_at_the_split_edges() {
 }
 
 #[test]
+fn first_five_is_byte_for_byte_the_original_mnist_image() {
+    let split = mnist_digits().unwrap();
+    let first_five = TRAIN_PER_DIGIT[..5].iter().sum::<usize>();
+
+    assert_eq!(split.train.labels[first_five], 5);
+    assert_eq!(row(&split.train, first_five, 5), MNIST_TRAIN_0_ROWS_5_6[0]);
+    assert_eq!(row(&split.train, first_five, 6), MNIST_TRAIN_0_ROWS_5_6[1]);
+}
+
+#[test]
 fn batch_f32_gives_back_the_json_grey_levels() {
     let split = mnist_digits().unwrap();
     let mut batch = vec![7.0; 3];
@@ -116,8 +150,15 @@ fn batch_f32_gives_back_the_json_grey_levels() {
     split.test.batch_f32(&[1999, 0], &mut batch);
 
     assert_eq!(batch.len(), 2 * 784);
-    for (x, (ours, json)) in batch[14 * 28..15 * 28].iter().zip(NINE_977_ROW_14).enumerate() {
-        assert!((f64::from(*ours) - json).abs() <= 0.0005 + 1e-6, "x {x}: {ours} vs {json}");
+    for (x, (ours, json)) in batch[14 * 28..15 * 28]
+        .iter()
+        .zip(NINE_977_ROW_14)
+        .enumerate()
+    {
+        assert!(
+            (f64::from(*ours) - json).abs() <= 0.0005 + 1e-6,
+            "x {x}: {ours} vs {json}"
+        );
     }
     let first_zero = &batch[784 + 14 * 28..784 + 15 * 28];
     for (ours, json) in first_zero.iter().zip(ZERO_801_ROW_14) {

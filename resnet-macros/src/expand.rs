@@ -9,8 +9,7 @@ use std::path::Path;
 use proc_macro2::{Literal, TokenStream};
 use quote::quote;
 use resnet_spec::{
-    BottleneckType, DownsampleConv, Normalization, PaddingMode, Pooling, ResidualBlockType,
-    Spec,
+    BottleneckType, DownsampleConv, Normalization, PaddingMode, Pooling, ResidualBlockType, Spec,
 };
 
 /// The type for `spec`, with `E` and `D` as the element type and device
@@ -19,7 +18,12 @@ use resnet_spec::{
 /// When the spec came from `file`, the height argument includes the file
 /// with `include_bytes!`, so that cargo records it as an input of the crate
 /// and rebuilds when it changes; the value of the argument is unaffected.
-pub fn network_type(spec: &Spec, file: Option<&Path>, e: TokenStream, d: TokenStream) -> TokenStream {
+pub fn network_type(
+    spec: &Spec,
+    file: Option<&Path>,
+    e: TokenStream,
+    d: TokenStream,
+) -> TokenStream {
     let typed = quote!(::resnet::core::typed);
     let [h, w, c] = spec.input.map(Literal::usize_unsuffixed);
     let k = Literal::usize_unsuffixed(spec.classes);

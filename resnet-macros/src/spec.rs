@@ -85,7 +85,11 @@ fn inline_error(pairs: &[Pair], whole: Span, err: &SpecErrorAt) -> syn::Error {
 /// text names the file as written, the line, the column and the key.
 fn from_file(path: &LitStr) -> syn::Result<(Spec, PathBuf)> {
     let written = path.value();
-    let file = locate(&written).map_err(|message| syn::Error::new(path.span(), message))?;
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from);
+    let source = proc_macro::Span::call_site().local_file();
+    let source_dir = source.as_deref().and_then(Path::parent);
+    let file = locate(&written, manifest_dir.as_deref(), source_dir)
+        .map_err(|message| syn::Error::new(path.span(), message))?;
 
     let text = std::fs::read_to_string(&file).map_err(|err| {
         let message = format!("cannot read the config `{}`: {err}", file.display());
@@ -97,29 +101,25 @@ fn from_file(path: &LitStr) -> syn::Result<(Spec, PathBuf)> {
 }
 
 /// Finds a config file: an absolute path as it is; a relative one in the
-/// calling crate's directory (`CARGO_MANIFEST_DIR`) or, failing that, in
-/// the directory of the source file that invokes the macro (as
-/// `include_str!` would).
+/// calling crate's directory (`manifest_dir`, from `CARGO_MANIFEST_DIR`)
+/// or, failing that, in the directory of the source file that invokes the
+/// macro (`source_dir`, as `include_str!` would). Returns an absolute path.
 ///
 /// Errors: a message naming every place looked at.
-fn locate(written: &str) -> Result<PathBuf, String> {
+fn locate(
+    written: &str,
+    manifest_dir: Option<&Path>,
+    source_dir: Option<&Path>,
+) -> Result<PathBuf, String> {
     let path = Path::new(written);
-    if path.is_absolute() {
-        return match path.is_file() {
-            true => Ok(path.to_path_buf()),
-            false => Err(format!("config file `{written}` not found")),
-        };
-    }
-
-    let mut candidates = Vec::new();
-    if let Some(dir) = std::env::var_os("CARGO_MANIFEST_DIR") {
-        candidates.push(PathBuf::from(dir).join(path));
-    }
-    let source = proc_macro::Span::call_site().local_file();
-    if let Some(dir) = source.as_deref().and_then(Path::parent) {
-        let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
-        candidates.push(dir.join(path));
-    }
+    let candidates: Vec<PathBuf> = match path.is_absolute() {
+        true => vec![path.to_path_buf()],
+        false => manifest_dir
+            .into_iter()
+            .chain(source_dir)
+            .map(|dir| dir.join(path))
+            .collect(),
+    };
 
     if let Some(found) = candidates.iter().find(|candidate| candidate.is_file()) {
         return Ok(std::fs::canonicalize(found).unwrap_or_else(|_| found.clone()));
@@ -129,8 +129,82 @@ fn locate(written: &str) -> Result<PathBuf, String> {
         .map(|c| format!("`{}`", c.display()))
         .collect();
     Err(format!(
-        "config file `{written}` not found; looked for {} (relative paths start at the \
-         crate's Cargo.toml directory, then at the directory of the calling source file)",
+        "config file `{written}` not found; looked for {} (a relative path starts at the \
+         directory of the crate's Cargo.toml, then at the directory of the calling source file)",
         looked.join(" and ")
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fresh directory holding `configs/net.toml`, removed on drop.
+    struct Scratch(PathBuf);
+
+    impl Scratch {
+        fn new(name: &str) -> Scratch {
+            let dir =
+                std::env::temp_dir().join(format!("resnet-macros-{name}-{}", std::process::id()));
+            std::fs::create_dir_all(dir.join("configs")).unwrap();
+            std::fs::write(dir.join("configs/net.toml"), "version = 1\n").unwrap();
+            Scratch(std::fs::canonicalize(dir).unwrap())
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn relative_paths_start_at_the_manifest_directory() {
+        let crate_dir = Scratch::new("crate");
+        let source_dir = Scratch::new("source");
+
+        let found = locate("configs/net.toml", Some(&crate_dir.0), Some(&source_dir.0));
+        assert_eq!(found.unwrap(), crate_dir.0.join("configs/net.toml"));
+    }
+
+    #[test]
+    fn the_source_directory_is_the_fallback() {
+        let source_dir = Scratch::new("fallback");
+        let elsewhere = std::env::temp_dir().join("resnet-macros-no-such-dir");
+
+        let found = locate("configs/net.toml", Some(&elsewhere), Some(&source_dir.0));
+        assert_eq!(found.unwrap(), source_dir.0.join("configs/net.toml"));
+    }
+
+    #[test]
+    fn a_missing_file_names_every_place_looked_at() {
+        let message = locate(
+            "configs/none.toml",
+            Some(Path::new("/a")),
+            Some(Path::new("/b")),
+        )
+        .unwrap_err();
+        assert_eq!(
+            message,
+            "config file `configs/none.toml` not found; looked for `/a/configs/none.toml` and \
+             `/b/configs/none.toml` (a relative path starts at the directory of the crate's \
+             Cargo.toml, then at the directory of the calling source file)"
+        );
+    }
+
+    #[test]
+    fn absolute_paths_are_taken_as_they_are() {
+        let dir = Scratch::new("absolute");
+        let file = dir.0.join("configs/net.toml");
+
+        let found = locate(file.to_str().unwrap(), Some(Path::new("/a")), None);
+        assert_eq!(found.unwrap(), file);
+
+        let missing = dir.0.join("configs/none.toml");
+        let message = locate(missing.to_str().unwrap(), None, None).unwrap_err();
+        assert!(
+            message.contains(&format!("looked for `{}`", missing.display())),
+            "{message}"
+        );
+    }
 }

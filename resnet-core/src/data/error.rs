@@ -86,8 +86,10 @@ pub enum DataError {
     },
 
     /// The holdout fraction is not strictly between 0 and 1.
-    #[error("holdout fraction {0} is outside (0, 1) (expected e.g. 0.2 to test on 20% \
-        of each class)")]
+    #[error(
+        "holdout fraction {0} is outside (0, 1) (expected e.g. 0.2 to test on 20% \
+        of each class)"
+    )]
     Holdout(f64),
 
     /// The holdout left the training or the test set without images.
@@ -106,13 +108,18 @@ pub enum DataError {
     },
 
     /// The input size asks for a channel count images cannot be turned into.
-    #[error("input channel count {0} is not supported for images \
-        (expected 1 = luma, 3 = RGB or 4 = RGBA)")]
+    #[error(
+        "input channel count {0} is not supported for images \
+        (expected 1 = luma, 3 = RGB or 4 = RGBA)"
+    )]
     Channels(usize),
 
     /// The input size has a zero or too large height or width.
-    #[error("input size {height} x {width} is not a usable image size \
-        (expected 1 to {} pixels per side)", u32::MAX)]
+    #[error(
+        "input size {height} x {width} is not a usable image size \
+        (expected 1 to {} pixels per side)",
+        u32::MAX
+    )]
     Size {
         /// The requested height.
         height: usize,
@@ -131,7 +138,9 @@ pub enum DataError {
 
     /// The MNIST digits embedded in the binary do not parse; only a damaged
     /// build can cause this.
-    #[error("the shipped MNIST digits are damaged: {0} \
-        (expected resnet-core/data/mnist/digits.bin.gz as convert.py writes it)")]
+    #[error(
+        "the shipped MNIST digits are damaged: {0} \
+        (expected resnet-core/data/mnist/digits.bin.gz as convert.py writes it)"
+    )]
     Embedded(String),
 }

@@ -1,4 +1,4 @@
-//! Folder data sets: DIR/<class name>/*.png|jpg|jpeg, optionally split into
+//! Folder data sets: `DIR/<class name>/*.png|jpg|jpeg`, optionally split into
 //! DIR/train and DIR/test.
 
 use std::fs;
@@ -90,7 +90,9 @@ pub fn load_folder(
 fn list_classes(dir: &Path) -> Result<Vec<ClassFiles>, DataError> {
     let mut classes = Vec::new();
     for entry in read_dir(dir)? {
-        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(name) = entry.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+            continue;
+        };
         if entry.is_dir() && !name.starts_with('.') {
             classes.push(ClassFiles {
                 name,
@@ -252,7 +254,8 @@ fn hold_out(dir: &Path, all: Dataset, holdout: f64, seed: u64) -> Result<Split, 
         }
     }
 
-    let pick = |test: bool| -> Vec<usize> { (0..all.len()).filter(|&i| in_test[i] == test).collect() };
+    let pick =
+        |test: bool| -> Vec<usize> { (0..all.len()).filter(|&i| in_test[i] == test).collect() };
     let (train, test) = (pick(false), pick(true));
     for (part, indices) in [("training", &train), ("test", &test)] {
         if indices.is_empty() {

@@ -89,7 +89,11 @@ impl FitReport {
     pub fn log(&self, what: &Path, input: InputSize) {
         let mut parts = Vec::new();
         if self.resized > 0 {
-            let sizes: Vec<String> = self.sizes.iter().map(|(h, w)| format!("{h} x {w}")).collect();
+            let sizes: Vec<String> = self
+                .sizes
+                .iter()
+                .map(|(h, w)| format!("{h} x {w}"))
+                .collect();
             parts.push(format!(
                 "resized {} of {} images to {} x {} (H x W) from {}",
                 self.resized,

@@ -50,7 +50,8 @@ impl Pool2dDims {
     /// Errors: [`Error::Invalid`] for a zero window or stride, or padding
     /// on some side as large as the window along that axis (a window could
     /// then lie wholly in the padding and have nothing to pool);
-    /// [`Error::Shape`] when the padded input is smaller than the window.
+    /// [`Error::Shape`] when the padded input is smaller than the window or
+    /// a map has more than 2^32 cells.
     pub fn new(op: &str, x: [usize; 4], geometry: &PoolGeometry) -> Result<Self, Error> {
         let [n, c, h, w] = x;
         let PoolGeometry {
@@ -83,6 +84,12 @@ impl Pool2dDims {
                      {axis} {k}, or a window could hold padding only"
                 )));
             }
+        }
+        if h.saturating_mul(w) > u32::MAX as usize {
+            return Err(Error::Shape(format!(
+                "{op}: a {h}x{w} map has more than 2^32 cells, the most a pooling \
+                 kernel indexes"
+            )));
         }
         let out_h = out_len(op, "height", h, pad.top, pad.bottom, kh, stride[0])?;
         let out_w = out_len(op, "width", w, pad.left, pad.right, kw, stride[1])?;
@@ -178,7 +185,6 @@ macro_rules! input_and_output_grads {
         unsafe { (&mut *grad_x, &*grad_out) }
     }};
 }
-use input_and_output_grads;
 
 /// Max pooling of `x` `[n, c, h, w]` over `geometry.window`, giving `[n,
 /// c, oh, ow]` sized as in [`Pool2dDims::new`].

@@ -1,7 +1,6 @@
 //! Reading tensors in row-major order, adding into gradient buffers that
 //! are laid out like their tensors, and spreading a batch over threads.
 
-use std::borrow::Cow;
 use std::ops::Range;
 
 use dfdx::prelude::*;
@@ -29,20 +28,55 @@ pub(super) fn is_row_major<const N: usize>(
     true
 }
 
-/// The elements of `t` in row-major order: its own buffer when that is
-/// already the layout, else a gathered copy (broadcast or permuted
-/// tensors).
-pub(super) fn read<S, E, T, const N: usize>(t: &Tensor<S, E, Cpu, T>) -> Cow<'_, [E]>
+/// The strides of a CPU tensor, read off the addresses of its elements.
+///
+/// dfdx 0.13 keeps a tensor's strides and buffer private; its public
+/// `Index` hands out references into the buffer, and the distance between
+/// two of them is the stride. Axes of length 1 get row-major strides.
+pub(super) fn strides_of<S, E, T, const N: usize>(t: &Tensor<S, E, Cpu, T>) -> [usize; N]
 where
     S: Shape<Concrete = [usize; N]>,
     E: Unit,
 {
-    match t.data() {
-        Some(data) if is_row_major(t.shape().concrete(), t.strides(), data.len()) => {
-            Cow::Borrowed(data.as_slice())
-        }
-        _ => Cow::Owned(t.as_vec()),
+    let shape = t.shape().concrete();
+    let mut strides = t.shape().strides();
+    if shape.contains(&0) {
+        return strides;
     }
+    let address = |index: [usize; N]| &t[index] as *const E as usize;
+    let origin = address([0; N]);
+    for axis in 0..N {
+        if shape[axis] > 1 {
+            let mut next = [0; N];
+            next[axis] = 1;
+            strides[axis] = (address(next) - origin) / std::mem::size_of::<E>();
+        }
+    }
+    strides
+}
+
+/// The elements of `t` in row-major order, with the strides of its own
+/// buffer (the layout its gradient buffer has too).
+///
+/// A row-major tensor is copied with one `memcpy`; any other layout
+/// (broadcast, permuted) is gathered element by element. dfdx 0.13 offers
+/// no way to borrow the buffer, so even the row-major case copies.
+pub(super) fn read<S, E, T, const N: usize>(t: &Tensor<S, E, Cpu, T>) -> (Vec<E>, [usize; N])
+where
+    S: Shape<Concrete = [usize; N]>,
+    E: Unit,
+{
+    let shape = t.shape().concrete();
+    let strides = strides_of(t);
+    let numel = shape.iter().product();
+    let values = if is_row_major(shape, strides, numel) {
+        let mut values = vec![E::default(); numel];
+        t.copy_into(&mut values);
+        values
+    } else {
+        t.as_vec()
+    };
+    (values, strides)
 }
 
 /// A gradient buffer seen as a row-major array. When the tensor it belongs

@@ -40,52 +40,87 @@ fn argmax<E: Dtype>(win: &Window, plane: &[E], r: usize, q: usize) -> usize {
     best
 }
 
-/// Number of cells an average divides by at output position `(r, q)`.
-fn divisor(win: &Window, r: usize, q: usize, count_include_pad: bool) -> usize {
-    if count_include_pad {
-        // Pool2dDims keeps every window inside the padded input.
+/// The number of cells an average divides by at output position `(r, q)`.
+fn divisor<E: Dtype>(win: &Window, r: usize, q: usize, count_include_pad: bool) -> E {
+    let count = if count_include_pad {
+        // Pool2dDims::new keeps every window inside the padded input.
         win.taps()
     } else {
         win.span(0, r).len() * win.span(1, q).len()
-    }
+    };
+    E::from_usize(count).unwrap_or(E::ONE)
+}
+
+/// What the CPU max pooling keeps for its backward pass.
+pub struct SavedWinners {
+    /// Per output cell, the index of the winning cell within its plane.
+    winners: Vec<u32>,
+    /// The layout of the input's gradient buffer.
+    strides: [usize; 4],
+}
+
+/// What the CPU average pooling keeps for its backward pass.
+pub struct SavedLayout {
+    /// The layout of the input's gradient buffer.
+    strides: [usize; 4],
 }
 
 fn max_forward<E: Dtype>(
     dev: &Cpu,
     dims: &Pool2dDims,
     x: &Image<E, Cpu>,
-) -> Result<Image<E, Cpu>, CpuError> {
+    save: bool,
+) -> Result<(Image<E, Cpu>, SavedWinners), CpuError> {
     let win = window(dims);
-    let x = read(x);
+    let (x, strides) = read(x);
     let [_, ow] = win.out_size;
 
-    let mut out = vec![E::default(); dims.batch * dims.channels * win.out_len()];
+    let planes = dims.batch * dims.channels;
+    let mut out = vec![E::default(); planes * win.out_len()];
+    let mut winners = vec![0u32; if save { out.len() } else { 0 }];
+    let run = |(out, plane): (&mut [E], &[E]), mut winners: Option<&mut [u32]>| {
+        for (i, y) in out.iter_mut().enumerate() {
+            let best = argmax(&win, plane, i / ow, i % ow);
+            *y = plane[best];
+            if let Some(winners) = winners.as_deref_mut() {
+                // Pool2dDims::new keeps a plane under 2^32 cells.
+                winners[i] = best as u32;
+            }
+        }
+    };
     if win.out_len() > 0 && win.in_len() > 0 {
-        out.par_chunks_mut(win.out_len())
-            .zip(x.par_chunks(win.in_len()))
-            .for_each(|(out, plane)| {
-                for (i, y) in out.iter_mut().enumerate() {
-                    *y = plane[argmax(&win, plane, i / ow, i % ow)];
-                }
-            });
+        let pairs = out.par_chunks_mut(win.out_len()).zip(x.par_chunks(win.in_len()));
+        if save {
+            pairs
+                .zip(winners.par_chunks_mut(win.out_len()))
+                .for_each(|(pair, winners)| run(pair, Some(winners)));
+        } else {
+            pairs.for_each(|pair| run(pair, None));
+        }
     }
-    dev.try_tensor_from_vec(out, dims.out_shape())
+
+    let out = dev.try_tensor_from_vec(out, dims.out_shape())?;
+    Ok((out, SavedWinners { winners, strides }))
 }
 
-fn max_backward<E: Dtype>(dims: &Pool2dDims, x: &Image<E, Cpu>, grad_x: &mut [E], grad_y: &[E]) {
+fn max_backward<E: Dtype>(
+    dims: &Pool2dDims,
+    saved: SavedWinners,
+    grad_x: &mut [E],
+    grad_y: &[E],
+) {
     let win = window(dims);
-    let mut sink = GradSink::new(grad_x, x.shape().concrete(), x.strides());
-    let x = read(x);
-    let [_, ow] = win.out_size;
+    let x_shape = [dims.batch, dims.channels, dims.in_size[0], dims.in_size[1]];
+    let mut sink = GradSink::new(grad_x, x_shape, saved.strides);
 
     if win.out_len() > 0 && win.in_len() > 0 {
         sink.values()
             .par_chunks_mut(win.in_len())
-            .zip(x.par_chunks(win.in_len()))
             .zip(grad_y.par_chunks(win.out_len()))
-            .for_each(|((grad_plane, plane), grad_out)| {
-                for (i, &g) in grad_out.iter().enumerate() {
-                    grad_plane[argmax(&win, plane, i / ow, i % ow)] += g;
+            .zip(saved.winners.par_chunks(win.out_len()))
+            .for_each(|((grad_plane, grad_out), winners)| {
+                for (&g, &best) in grad_out.iter().zip(winners) {
+                    grad_plane[best as usize] += g;
                 }
             });
     }
@@ -97,9 +132,9 @@ fn avg_forward<E: Dtype>(
     dims: &Pool2dDims,
     x: &Image<E, Cpu>,
     count_include_pad: bool,
-) -> Result<Image<E, Cpu>, CpuError> {
+) -> Result<(Image<E, Cpu>, SavedLayout), CpuError> {
     let win = window(dims);
-    let x = read(x);
+    let (x, strides) = read(x);
     let [_, ow] = win.out_size;
     let width = win.in_size[1];
 
@@ -117,23 +152,25 @@ fn avg_forward<E: Dtype>(
                             sum += v;
                         }
                     }
-                    let count = divisor(&win, r, q, count_include_pad);
-                    *y = sum / E::from_usize(count).unwrap_or(E::ONE);
+                    *y = sum / divisor(&win, r, q, count_include_pad);
                 }
             });
     }
-    dev.try_tensor_from_vec(out, dims.out_shape())
+
+    let out = dev.try_tensor_from_vec(out, dims.out_shape())?;
+    Ok((out, SavedLayout { strides }))
 }
 
 fn avg_backward<E: Dtype>(
     dims: &Pool2dDims,
     count_include_pad: bool,
-    x: &impl Tensorlike<(usize, usize, usize, usize), E, Cpu>,
+    saved: SavedLayout,
     grad_x: &mut [E],
     grad_y: &[E],
 ) {
     let win = window(dims);
-    let mut sink = GradSink::new(grad_x, x.shape().concrete(), x.strides());
+    let x_shape = [dims.batch, dims.channels, dims.in_size[0], dims.in_size[1]];
+    let mut sink = GradSink::new(grad_x, x_shape, saved.strides);
     let [_, ow] = win.out_size;
     let width = win.in_size[1];
 
@@ -144,8 +181,7 @@ fn avg_backward<E: Dtype>(
             .for_each(|(grad_plane, grad_out)| {
                 for (i, &g) in grad_out.iter().enumerate() {
                     let (r, q) = (i / ow, i % ow);
-                    let count = divisor(&win, r, q, count_include_pad);
-                    let share = g / E::from_usize(count).unwrap_or(E::ONE);
+                    let share = g / divisor(&win, r, q, count_include_pad);
                     let cols = win.span(1, q);
                     for row in win.span(0, r) {
                         for cell in &mut grad_plane[row * width..][cols.clone()] {
@@ -161,22 +197,26 @@ fn avg_backward<E: Dtype>(
 macro_rules! cpu_pool_kernel {
     ($($float:ty),*) => {$(
         impl PoolKernel<$float> for Cpu {
+            type MaxPoolSaved = SavedWinners;
+            type AvgPoolSaved = SavedLayout;
+
             fn max_pool2d_forward(
                 &self,
                 dims: &Pool2dDims,
                 x: &Image<$float, Self>,
-            ) -> Result<Image<$float, Self>, Self::Err> {
-                max_forward(self, dims, x)
+                save: bool,
+            ) -> Result<(Image<$float, Self>, Self::MaxPoolSaved), Self::Err> {
+                max_forward(self, dims, x, save)
             }
 
             fn max_pool2d_backward(
                 &self,
                 dims: &Pool2dDims,
-                x: &Image<$float, Self>,
+                saved: Self::MaxPoolSaved,
                 grad_x: &mut Self::Vec,
                 grad_out: &Self::Vec,
             ) -> Result<(), Self::Err> {
-                max_backward(dims, x, grad_x, grad_out);
+                max_backward(dims, saved, grad_x, grad_out);
                 Ok(())
             }
 
@@ -185,7 +225,7 @@ macro_rules! cpu_pool_kernel {
                 dims: &Pool2dDims,
                 x: &Image<$float, Self>,
                 count_include_pad: bool,
-            ) -> Result<Image<$float, Self>, Self::Err> {
+            ) -> Result<(Image<$float, Self>, Self::AvgPoolSaved), Self::Err> {
                 avg_forward(self, dims, x, count_include_pad)
             }
 
@@ -193,11 +233,11 @@ macro_rules! cpu_pool_kernel {
                 &self,
                 dims: &Pool2dDims,
                 count_include_pad: bool,
-                x: &impl Tensorlike<(usize, usize, usize, usize), $float, Self>,
+                saved: Self::AvgPoolSaved,
                 grad_x: &mut Self::Vec,
                 grad_out: &Self::Vec,
             ) -> Result<(), Self::Err> {
-                avg_backward(dims, count_include_pad, x, grad_x, grad_out);
+                avg_backward(dims, count_include_pad, saved, grad_x, grad_out);
                 Ok(())
             }
         }

@@ -77,8 +77,9 @@ impl Window {
     }
 }
 
-/// Writes the im2col rows of one channel `x` into `col`.
-fn im2col_channel<E: Dtype>(win: &Window, x: &[E], col: &mut [E]) {
+/// Writes the im2col rows of one channel `x` into `col`, successive rows
+/// `row_stride` apart.
+fn im2col_channel<E: Dtype>(win: &Window, x: &[E], col: &mut [E], row_stride: usize) {
     let [kh, kw] = win.kernel;
     let [_, ow] = win.out_size;
     let width = win.in_size[1];
@@ -89,7 +90,7 @@ fn im2col_channel<E: Dtype>(win: &Window, x: &[E], col: &mut [E]) {
         let rows = win.valid(0, ki);
         for kj in 0..kw {
             let cols = win.valid(1, kj);
-            let dst = &mut col[(ki * kw + kj) * win.out_len()..][..win.out_len()];
+            let dst = &mut col[(ki * kw + kj) * row_stride..][..win.out_len()];
             dst[..rows.start * ow].fill(zero);
             dst[rows.end * ow..].fill(zero);
 
@@ -116,8 +117,9 @@ fn im2col_channel<E: Dtype>(win: &Window, x: &[E], col: &mut [E]) {
     }
 }
 
-/// Adds the im2col rows `col` of one channel back into its gradient `x`.
-fn col2im_channel<E: Dtype>(win: &Window, col: &[E], x: &mut [E]) {
+/// Adds the im2col rows `col` of one channel, successive rows `row_stride`
+/// apart, back into its gradient `x`.
+fn col2im_channel<E: Dtype>(win: &Window, col: &[E], row_stride: usize, x: &mut [E]) {
     let [kh, kw] = win.kernel;
     let [_, ow] = win.out_size;
     let width = win.in_size[1];
@@ -130,7 +132,7 @@ fn col2im_channel<E: Dtype>(win: &Window, col: &[E], x: &mut [E]) {
             if cols.is_empty() {
                 continue;
             }
-            let src = &col[(ki * kw + kj) * win.out_len()..][..win.out_len()];
+            let src = &col[(ki * kw + kj) * row_stride..][..win.out_len()];
             let first = win.source(1, cols.start, kj);
 
             for r in rows.clone() {
@@ -150,32 +152,57 @@ fn col2im_channel<E: Dtype>(win: &Window, col: &[E], x: &mut [E]) {
     }
 }
 
-/// im2col of every channel in `x` (channel after channel) into `col`;
-/// `parallel` spreads the channels over the thread pool.
-pub(super) fn im2col<E: Dtype>(win: &Window, x: &[E], col: &mut [E], parallel: bool) {
-    let (x_len, col_len) = (win.in_len(), win.taps() * win.out_len());
+/// im2col of several images side by side: `images[i]` holds the channels
+/// of image `i`, and its columns start at `i * out_len` in rows of
+/// `images.len() * out_len` values. `parallel` spreads the channels over
+/// the thread pool.
+pub(super) fn im2col<E: Dtype>(win: &Window, images: &[&[E]], col: &mut [E], parallel: bool) {
+    let row_stride = images.len() * win.out_len();
+    let channel = |(c, rows): (usize, &mut [E])| {
+        for (i, x) in images.iter().enumerate() {
+            let x = &x[c * win.in_len()..][..win.in_len()];
+            im2col_channel(win, x, &mut rows[i * win.out_len()..], row_stride);
+        }
+    };
+    let rows_per_channel = win.taps() * row_stride;
     if parallel {
-        col.par_chunks_mut(col_len)
-            .zip(x.par_chunks(x_len))
-            .for_each(|(col, x)| im2col_channel(win, x, col));
+        col.par_chunks_mut(rows_per_channel).enumerate().for_each(channel);
     } else {
-        col.chunks_mut(col_len)
-            .zip(x.chunks(x_len))
-            .for_each(|(col, x)| im2col_channel(win, x, col));
+        col.chunks_mut(rows_per_channel).enumerate().for_each(channel);
     }
 }
 
-/// col2im of every channel: adds `col` back into the gradient `x`;
-/// `parallel` spreads the channels over the thread pool.
-pub(super) fn col2im<E: Dtype>(win: &Window, col: &[E], x: &mut [E], parallel: bool) {
-    let (x_len, col_len) = (win.in_len(), win.taps() * win.out_len());
-    if parallel {
-        x.par_chunks_mut(x_len)
-            .zip(col.par_chunks(col_len))
-            .for_each(|(x, col)| col2im_channel(win, col, x));
-    } else {
-        x.chunks_mut(x_len)
-            .zip(col.chunks(col_len))
-            .for_each(|(x, col)| col2im_channel(win, col, x));
+/// col2im of several images side by side, the adjoint of [`im2col`]: adds
+/// the columns of image `i` into the gradient `grads[i]`. `parallel`
+/// spreads the channels over the thread pool.
+pub(super) fn col2im<E: Dtype>(win: &Window, col: &[E], grads: &mut [&mut [E]], parallel: bool) {
+    let row_stride = grads.len() * win.out_len();
+    let rows_per_channel = win.taps() * row_stride;
+    if !parallel {
+        for (i, grad) in grads.iter_mut().enumerate() {
+            let channels = grad.chunks_mut(win.in_len()).zip(col.chunks(rows_per_channel));
+            for (x, rows) in channels {
+                col2im_channel(win, &rows[i * win.out_len()..], row_stride, x);
+            }
+        }
+        return;
     }
+
+    // Regroup the gradients by channel so that each task owns one channel
+    // of every image.
+    let channels = grads.first().map_or(0, |g| g.len() / win.in_len());
+    let mut by_channel: Vec<Vec<&mut [E]>> = (0..channels).map(|_| Vec::new()).collect();
+    for grad in grads.iter_mut() {
+        for (c, x) in grad.chunks_mut(win.in_len()).enumerate() {
+            by_channel[c].push(x);
+        }
+    }
+    by_channel
+        .par_iter_mut()
+        .zip(col.par_chunks(rows_per_channel))
+        .for_each(|(xs, rows)| {
+            for (i, x) in xs.iter_mut().enumerate() {
+                col2im_channel(win, &rows[i * win.out_len()..], row_stride, x);
+            }
+        });
 }

@@ -1,0 +1,99 @@
+//! Times the CPU convolution on the ResNet-50 layer shapes and prints one
+//! JSON object per shape: `{"shape": ..., "fwd_ms": ..., "bwd_ms": ...}`.
+//!
+//! `cargo run --release -p resnet-core --example conv_timing -- [reps]
+//! [batch] [filter]` (defaults 5 and 8; `filter` keeps the shapes whose
+//! name contains it). Each figure is the best of `reps` runs after one
+//! warm-up run; the backward figure is the kernel alone (input and weight
+//! gradients), as `bench/conv_torch.py` measures PyTorch's.
+
+use std::time::Instant;
+
+use dfdx::prelude::*;
+use resnet_core::ops::conv::{Conv2dDims, ConvKernel};
+use resnet_core::ops::Conv2dGeometry;
+use resnet_core::spec::Pad;
+
+/// One convolution of ResNet-50: name, input `[c, h, w]`, output channels,
+/// kernel, stride, padding on every side.
+struct Layer {
+    name: &'static str,
+    input: [usize; 3],
+    out: usize,
+    kernel: usize,
+    stride: usize,
+    pad: usize,
+}
+
+const LAYERS: [Layer; 9] = [
+    Layer { name: "7x7/2 224x224x3->64", input: [3, 224, 224], out: 64, kernel: 7, stride: 2, pad: 3 },
+    Layer { name: "3x3 56x56x64", input: [64, 56, 56], out: 64, kernel: 3, stride: 1, pad: 1 },
+    Layer { name: "3x3 28x28x128", input: [128, 28, 28], out: 128, kernel: 3, stride: 1, pad: 1 },
+    Layer { name: "3x3 14x14x256", input: [256, 14, 14], out: 256, kernel: 3, stride: 1, pad: 1 },
+    Layer { name: "3x3 7x7x512", input: [512, 7, 7], out: 512, kernel: 3, stride: 1, pad: 1 },
+    Layer { name: "1x1 56x56 64->256", input: [64, 56, 56], out: 256, kernel: 1, stride: 1, pad: 0 },
+    Layer { name: "1x1 28x28 128->512", input: [128, 28, 28], out: 512, kernel: 1, stride: 1, pad: 0 },
+    Layer { name: "1x1 14x14 256->1024", input: [256, 14, 14], out: 1024, kernel: 1, stride: 1, pad: 0 },
+    Layer { name: "1x1 7x7 512->2048", input: [512, 7, 7], out: 2048, kernel: 1, stride: 1, pad: 0 },
+];
+
+/// The fastest run: on a shared machine the other figures mostly measure
+/// the neighbours.
+fn best(times: Vec<f64>) -> f64 {
+    times.into_iter().fold(f64::INFINITY, f64::min)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let numbers: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
+    let filter = args.iter().find(|a| a.parse::<usize>().is_err());
+    let reps = numbers.first().copied().unwrap_or(5).max(1);
+    let batch = numbers.get(1).copied().unwrap_or(8);
+    let dev = Cpu::default();
+
+    for layer in LAYERS.iter().filter(|l| filter.map_or(true, |f| l.name.contains(f.as_str()))) {
+        let [c, h, w] = layer.input;
+        let (k, p) = (layer.kernel, layer.pad);
+        let geometry = Conv2dGeometry {
+            stride: [layer.stride; 2],
+            pad: Pad { top: p, bottom: p, left: p, right: p },
+            groups: 1,
+        };
+        let dims = Conv2dDims::new([batch, c, h, w], [layer.out, c, k, k], None, &geometry)
+            .expect("valid layer");
+        let x: Tensor<(usize, usize, usize, usize), f32, _> =
+            dev.sample_normal_like(&(batch, c, h, w));
+        let weight = dev.sample_normal_like(&(layer.out, c, k, k));
+        let grad_out = dev.sample_normal_like(&dims.out_shape());
+        let grad_out = grad_out.as_vec();
+
+        let mut fwd = Vec::new();
+        let mut bwd = Vec::new();
+        for rep in 0..=reps {
+            let start = Instant::now();
+            let (_, saved) = dev.conv2d_forward(&dims, &x, &weight, None, true).unwrap();
+            let fwd_ms = start.elapsed().as_secs_f64() * 1e3;
+
+            let mut grad_x = dev.try_alloc_len(batch * c * h * w).unwrap();
+            let mut grad_w = dev.try_alloc_len(layer.out * c * k * k).unwrap();
+            let mut gy = dev.try_alloc_len(grad_out.len()).unwrap();
+            gy.copy_from_slice(&grad_out);
+            let start = Instant::now();
+            dev.conv2d_backward(&dims, saved, &mut grad_x, &weight, &mut grad_w, None, &gy)
+                .unwrap();
+            let bwd_ms = start.elapsed().as_secs_f64() * 1e3;
+
+            // The first run warms caches and the allocator.
+            if rep > 0 {
+                fwd.push(fwd_ms);
+                bwd.push(bwd_ms);
+            }
+        }
+        println!(
+            "{{\"shape\": \"{}\", \"batch\": {batch}, \"fwd_ms\": {:.3}, \"bwd_ms\": {:.3}}}",
+            layer.name,
+            best(fwd),
+            best(bwd)
+        );
+    }
+}
