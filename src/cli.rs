@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Train, evaluate and run residual networks described by TOML specs.
 #[derive(Debug, Parser)]
-#[command(name = "resnet", version, about)]
+#[command(name = "resnet", version)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -26,6 +26,10 @@ pub enum Command {
     Predict(PredictArgs),
     /// Print the layers and learnables a config describes.
     Summary(SummaryArgs),
+    /// Load a torchvision state dict (safetensors) into a model folder.
+    Import(crate::commands::interop::ImportArgs),
+    /// Write a model folder's weights as a torchvision state dict.
+    Export(crate::commands::interop::ExportArgs),
 }
 
 /// Arguments of `resnet train`.
@@ -122,7 +126,8 @@ pub struct EvalArgs {
     pub model: PathBuf,
 
     /// A folder of images to test on, laid out as for `resnet train --data`
-    /// [default: the shipped MNIST digits' test split]
+    /// [default: the data the model was trained on (from metrics.json),
+    /// else the shipped MNIST digits]
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
 
@@ -164,7 +169,9 @@ pub struct SummaryArgs {
 fn positive_usize(text: &str) -> Result<usize, String> {
     match text.parse::<usize>() {
         Ok(n) if n > 0 => Ok(n),
-        _ => Err(format!("expected a whole number of 1 or more, got '{text}'")),
+        _ => Err(format!(
+            "expected a whole number of 1 or more, got '{text}'"
+        )),
     }
 }
 
@@ -188,6 +195,8 @@ fn non_negative_f64(text: &str) -> Result<f64, String> {
 fn unit_interval(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(x) if (0.0..1.0).contains(&x) => Ok(x),
-        _ => Err(format!("expected a number from 0 up to (not including) 1, got '{text}'")),
+        _ => Err(format!(
+            "expected a number from 0 up to (not including) 1, got '{text}'"
+        )),
     }
 }

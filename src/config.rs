@@ -59,17 +59,25 @@ fn find(name_or_path: &str) -> Result<PathBuf> {
         }
     }
     let names = available();
-    let list = if names.is_empty() { "none".to_string() } else { names.join(", ") };
+    let list = if names.is_empty() {
+        "none".to_string()
+    } else {
+        names.join(", ")
+    };
     bail!(
         "unknown config '{name_or_path}': available configs are {list} (from {}); or pass \
          the path of a TOML file",
-        folders().iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(" and ")
+        folders()
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(" and ")
     )
 }
 
 /// The folders names are looked up in, in order, each listed once.
 fn folders() -> Vec<PathBuf> {
-    let mut dirs = vec![PathBuf::from("configs")];
+    let mut dirs = vec![PathBuf::from("./configs")];
     let shipped = PathBuf::from(SHIPPED_CONFIGS);
     let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
         (Ok(a), Ok(b)) => a == b,

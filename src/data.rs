@@ -68,5 +68,9 @@ pub fn short_list(names: &[String]) -> String {
     if names.len() <= SHOWN {
         return names.join(", ");
     }
-    format!("{}, ... ({} more)", names[..SHOWN].join(", "), names.len() - SHOWN)
+    format!(
+        "{}, ... ({} more)",
+        names[..SHOWN].join(", "),
+        names.len() - SHOWN
+    )
 }

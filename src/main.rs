@@ -31,6 +31,8 @@ fn main() -> ExitCode {
         Command::Eval(args) => commands::eval::run(args),
         Command::Predict(args) => commands::predict::run(args),
         Command::Summary(args) => commands::summary::run(args),
+        Command::Import(args) => commands::interop::run_import(args),
+        Command::Export(args) => commands::interop::run_export(args),
     };
 
     match result {

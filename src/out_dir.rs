@@ -33,10 +33,27 @@ pub fn ensure_writable(dir: &Path) -> Result<()> {
 /// Errors: the folder is not writable.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let fail = || format!("cannot write {}", path.display());
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let mut file = tempfile::NamedTempFile::new_in(dir).with_context(fail)?;
     file.write_all(bytes).with_context(fail)?;
+    readable_by_all(file.as_file()).with_context(fail)?;
     file.as_file().sync_all().with_context(fail)?;
     file.persist(path).map_err(|e| e.error).with_context(fail)?;
+    Ok(())
+}
+
+/// Temporary files are created private (0600); results are for everyone
+/// who can read the folder, like any file the user writes.
+#[cfg(unix)]
+fn readable_by_all(file: &std::fs::File) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    file.set_permissions(std::fs::Permissions::from_mode(0o644))
+}
+
+#[cfg(not(unix))]
+fn readable_by_all(_file: &std::fs::File) -> std::io::Result<()> {
     Ok(())
 }

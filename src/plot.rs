@@ -66,7 +66,9 @@ fn register_font() -> Result<()> {
 fn draw(rgb: &mut [u8], title: &str, epochs: &[EpochMetrics]) -> Result<(), String> {
     let root = BitMapBackend::with_buffer(rgb, SIZE).into_drawing_area();
     root.fill(&WHITE).map_err(|e| e.to_string())?;
-    let root = root.titled(title, ("sans-serif", 22)).map_err(|e| e.to_string())?;
+    let root = root
+        .titled(title, ("sans-serif", 22))
+        .map_err(|e| e.to_string())?;
     let panels = root.split_evenly((1, 2));
 
     let points = |value: fn(&EpochMetrics) -> f64| -> Vec<(f64, f64)> {
@@ -77,11 +79,19 @@ fn draw(rgb: &mut [u8], title: &str, epochs: &[EpochMetrics]) -> Result<(), Stri
         line("test", points(|m| m.test_loss), TEST_COLOUR),
     ];
     let accuracy = [
-        line("training", points(|m| 100.0 * m.train_accuracy), TRAIN_COLOUR),
+        line(
+            "training",
+            points(|m| 100.0 * m.train_accuracy),
+            TRAIN_COLOUR,
+        ),
         line("test", points(|m| 100.0 * m.test_accuracy), TEST_COLOUR),
     ];
-    panel(&panels[0], "loss (cross-entropy)", &loss).map_err(|e| e.to_string())?;
-    panel(&panels[1], "accuracy (%)", &accuracy).map_err(|e| e.to_string())?;
+    // Loss falls and accuracy rises: legends go where the lines end up
+    // least often.
+    let upper = SeriesLabelPosition::UpperRight;
+    let lower = SeriesLabelPosition::LowerRight;
+    panel(&panels[0], "loss (cross-entropy)", &loss, upper).map_err(|e| e.to_string())?;
+    panel(&panels[1], "accuracy (%)", &accuracy, lower).map_err(|e| e.to_string())?;
     root.present().map_err(|e| e.to_string())
 }
 
@@ -99,6 +109,7 @@ fn panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     caption: &str,
     lines: &[Line],
+    legend_at: SeriesLabelPosition,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     let (x_range, y_range) = ranges(lines);
     let first = x_range.start;
@@ -125,12 +136,15 @@ fn panel<DB: DrawingBackend>(
             .draw_series(LineSeries::new(line.points.iter().copied(), style))?
             .label(line.label)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], legend));
-        let dots = line.points.iter().map(|&p| Circle::new(p, 3, line.colour.filled()));
+        let dots = line
+            .points
+            .iter()
+            .map(|&p| Circle::new(p, 3, line.colour.filled()));
         chart.draw_series(dots)?;
     }
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
+        .position(legend_at)
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK.mix(0.4))
         .draw()
@@ -146,12 +160,20 @@ fn ranges(lines: &[Line]) -> (std::ops::Range<f64>, std::ops::Range<f64>) {
 
     let x_min = xs.iter().copied().fold(f64::INFINITY, f64::min);
     let x_max = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let (x_min, x_max) = if x_min.is_finite() { (x_min, x_max) } else { (1.0, 1.0) };
+    let (x_min, x_max) = if x_min.is_finite() {
+        (x_min, x_max)
+    } else {
+        (1.0, 1.0)
+    };
     let x_max = x_max.max(x_min + 1.0);
 
     let y_min = ys.iter().copied().fold(f64::INFINITY, f64::min);
     let y_max = ys.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let (y_min, y_max) = if y_min.is_finite() { (y_min, y_max) } else { (0.0, 1.0) };
+    let (y_min, y_max) = if y_min.is_finite() {
+        (y_min, y_max)
+    } else {
+        (0.0, 1.0)
+    };
     let margin = ((y_max - y_min) * 0.08).max(1e-3);
     (x_min..x_max, (y_min - margin).max(0.0)..y_max + margin)
 }

@@ -43,7 +43,8 @@ impl Progress {
     }
 
     fn new_bar(&self, progress: &BatchProgress) -> ProgressBar {
-        let template = "{prefix} [{bar:30}] {pos}/{len} batches {msg} ({elapsed}, {eta} left)";
+        // Short enough for an 80-column terminal.
+        let template = "{prefix} [{bar:20}] {pos}/{len} {msg} ETA {eta}";
         let style = ProgressStyle::with_template(template)
             .map(|s| s.progress_chars("=> "))
             .unwrap_or_else(|_| ProgressStyle::default_bar());
@@ -56,13 +57,6 @@ impl Progress {
 
 impl Observer for Progress {
     fn batch(&mut self, progress: &BatchProgress) {
-        let status = format!(
-            "loss {:.4}, accuracy {:.2}%, {:.0} images/s",
-            progress.loss,
-            100.0 * progress.accuracy,
-            progress.images_per_second
-        );
-
         if self.bars {
             if progress.batch == 1 || self.bar.is_none() {
                 self.clear();
@@ -70,7 +64,12 @@ impl Observer for Progress {
             }
             if let Some(bar) = &self.bar {
                 bar.set_position(progress.batch as u64);
-                bar.set_message(status);
+                bar.set_message(format!(
+                    "loss {:.4} acc {:.2}% {:.0} img/s",
+                    progress.loss,
+                    100.0 * progress.accuracy,
+                    progress.images_per_second
+                ));
             }
             return;
         }
@@ -82,11 +81,14 @@ impl Observer for Progress {
         let last = progress.batch == progress.batches;
         if reached && !last && self.next_part < LOG_PARTS {
             log::info!(
-                "epoch {}/{}: batch {}/{}, {status}",
+                "epoch {}/{}: batch {}/{}, loss {:.4}, accuracy {:.2}%, {:.0} images/s",
                 progress.epoch,
                 self.epochs,
                 progress.batch,
-                progress.batches
+                progress.batches,
+                progress.loss,
+                100.0 * progress.accuracy,
+                progress.images_per_second
             );
             while self.next_part * progress.batches <= progress.batch * LOG_PARTS {
                 self.next_part += 1;

@@ -7,7 +7,9 @@ use cli_support::{arg, resnet};
 use serde_json::Value;
 
 fn scratch() -> std::path::PathBuf {
-    tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap().keep()
+    tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .unwrap()
+        .keep()
 }
 
 #[test]
@@ -16,8 +18,9 @@ fn resnet50_json_matches_matlab_counts() {
     let root = scratch();
     let run = resnet(&root, &["summary", "resnet50", "--json"]).ok();
     let json: Value = serde_json::from_str(&run.stdout).unwrap();
-    // MATLAB's resnetNetwork with default options: analyzeNetwork reports
-    // 176 layers, 191 connections and 23.6M learnables for 10 classes.
+    // Acceptance case A09: resnetNetwork's defaults with 10 classes have
+    // 176 layers, 191 connections and 23,555,082 learnable values (conv
+    // biases included, as MATLAB counts them).
     assert_eq!(json["layers"], 176);
     assert_eq!(json["connections"], 191);
     assert_eq!(json["parameters"], 23_555_082);
@@ -36,8 +39,7 @@ fn mnist_table_and_dot_graph() {
     let graph = std::fs::read_to_string(&dot).unwrap();
     assert!(graph.starts_with("digraph"));
     let json: Value =
-        serde_json::from_str(&resnet(&root, &["summary", "mnist", "--json"]).ok().stdout)
-            .unwrap();
+        serde_json::from_str(&resnet(&root, &["summary", "mnist", "--json"]).ok().stdout).unwrap();
     let edges = graph.lines().filter(|l| l.contains("->")).count();
     assert_eq!(edges as u64, json["connections"].as_u64().unwrap());
     assert_eq!(json["layers"], 37);

@@ -19,7 +19,6 @@ const EPOCHS: usize = 3;
 /// One training run shared by the tests of this file.
 struct Trained {
     root: PathBuf,
-    config: PathBuf,
     data: PathBuf,
     out: PathBuf,
     stdout: String,
@@ -43,14 +42,22 @@ fn trained() -> &'static Trained {
         let run = resnet(
             &root,
             &[
-                "train", "--config", arg(&config), "--data", arg(&data), "--epochs", &epochs,
-                "--batch-size", BATCH, "--out", arg(&out),
+                "train",
+                "--config",
+                arg(&config),
+                "--data",
+                arg(&data),
+                "--epochs",
+                &epochs,
+                "--batch-size",
+                BATCH,
+                "--out",
+                arg(&out),
             ],
         )
         .ok();
         Trained {
             root,
-            config,
             data,
             out,
             stdout: run.stdout,
@@ -81,7 +88,10 @@ fn train_writes_checkpoint_metrics_and_plot() {
         }
     }
     let final_accuracy = metrics["test_accuracy"].as_f64().unwrap();
-    assert_eq!(final_accuracy, epochs[EPOCHS - 1]["test_accuracy"].as_f64().unwrap());
+    assert_eq!(
+        final_accuracy,
+        epochs[EPOCHS - 1]["test_accuracy"].as_f64().unwrap()
+    );
     assert!(metrics["seconds"].as_f64().unwrap() > 0.0);
     assert_eq!(metrics["spec"]["input"], serde_json::json!([8, 8, 1]));
     assert_eq!(metrics["class_names"], serde_json::json!(CLASSES));
@@ -95,7 +105,11 @@ fn train_writes_checkpoint_metrics_and_plot() {
     let plot = image::open(t.out.join("training.png")).unwrap().to_rgb8();
     assert_eq!(plot.dimensions(), (1000, 420));
     let colours: std::collections::HashSet<_> = plot.pixels().map(|p| p.0).collect();
-    assert!(colours.len() > 10, "the plot has only {} colours", colours.len());
+    assert!(
+        colours.len() > 10,
+        "the plot has only {} colours",
+        colours.len()
+    );
 }
 
 #[test]
@@ -104,8 +118,13 @@ fn train_prints_accuracy_time_and_folder() {
     let metrics = read_metrics(&t.out);
     let printed = number_after(&t.stdout, "test accuracy ");
     let expected = 100.0 * metrics["test_accuracy"].as_f64().unwrap();
-    assert!((printed - expected).abs() < 0.006, "printed {printed}, metrics.json {expected}");
-    assert!(t.stdout.contains(&format!("of {} test images", 3 * TEST_PER_CLASS)));
+    assert!(
+        (printed - expected).abs() < 0.006,
+        "printed {printed}, metrics.json {expected}"
+    );
+    assert!(t
+        .stdout
+        .contains(&format!("of {} test images", 3 * TEST_PER_CLASS)));
     assert!(t.stdout.contains("time "), "{}", t.stdout);
     assert!(t.stdout.contains(arg(&t.out)), "{}", t.stdout);
 }
@@ -123,27 +142,43 @@ fn train_logs_plain_lines_when_not_on_a_terminal() {
         }
         assert!(t.stderr.contains(&format!("{head}loss ")), "{}", t.stderr);
     }
-    assert!(!t.stderr.contains('\r'), "a progress bar was drawn:\n{}", t.stderr);
+    assert!(
+        !t.stderr.contains('\r'),
+        "a progress bar was drawn:\n{}",
+        t.stderr
+    );
 }
 
 #[test]
 fn eval_reports_the_accuracy_train_wrote() {
     let t = trained();
-    let run = resnet(&t.root, &["eval", "--model", arg(&t.out), "--data", arg(&t.data)]).ok();
+    let run = resnet(
+        &t.root,
+        &["eval", "--model", arg(&t.out), "--data", arg(&t.data)],
+    )
+    .ok();
     let metrics = read_metrics(&t.out);
     let accuracy = metrics["test_accuracy"].as_f64().unwrap();
 
     let images = 3 * TEST_PER_CLASS;
     let correct = number_after(&run.stdout, "% (") as usize;
-    assert!(run.stdout.contains(&format!("({correct} of {images} test images")));
+    assert!(run
+        .stdout
+        .contains(&format!("({correct} of {images} test images")));
     assert_eq!(correct as f64 / images as f64, accuracy);
 
     // Each confusion row counts one class's test images: 4 each.
     let matrix = run.stdout.split("confusion matrix").nth(1).unwrap();
     for class in CLASSES {
-        let row = matrix.lines().find(|l| l.trim_start().starts_with(class)).unwrap();
-        let counts: Vec<usize> =
-            row.split_whitespace().skip(1).map(|n| n.parse().unwrap()).collect();
+        let row = matrix
+            .lines()
+            .find(|l| l.trim_start().starts_with(class))
+            .unwrap();
+        let counts: Vec<usize> = row
+            .split_whitespace()
+            .skip(1)
+            .map(|n| n.parse().unwrap())
+            .collect();
         assert_eq!(counts.len(), CLASSES.len(), "{row}");
         assert_eq!(counts.iter().sum::<usize>(), TEST_PER_CLASS, "{row}");
     }
@@ -186,8 +221,17 @@ fn predict_agrees_with_eval() {
         assert_eq!(rows.len(), CLASSES.len(), "3 classes give 3 rows, not 5");
         let sum: f64 = rows.iter().map(|r| r.1).sum();
         assert!((sum - 1.0).abs() < 1e-4, "probabilities sum to {sum}");
-        assert!(rows.windows(2).all(|w| w[0].1 >= w[1].1), "not sorted: {rows:?}");
-        let true_class = expected.parent().unwrap().file_name().unwrap().to_str().unwrap();
+        assert!(
+            rows.windows(2).all(|w| w[0].1 >= w[1].1),
+            "not sorted: {rows:?}"
+        );
+        let true_class = expected
+            .parent()
+            .unwrap()
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap();
         correct += usize::from(rows[0].0 == true_class);
     }
 
@@ -206,11 +250,23 @@ fn predict_resizes_other_images() {
     for i in 0..2 {
         let pixels = digits.test.image(i).to_vec();
         let png = dir.join(format!("digit{i}.png"));
-        image::GrayImage::from_raw(28, 28, pixels).unwrap().save(&png).unwrap();
+        image::GrayImage::from_raw(28, 28, pixels)
+            .unwrap()
+            .save(&png)
+            .unwrap();
         paths.push(png);
     }
-    let run = resnet(&t.root, &["predict", "--model", arg(&t.out), arg(&paths[0]), arg(&paths[1])])
-        .ok();
+    let run = resnet(
+        &t.root,
+        &[
+            "predict",
+            "--model",
+            arg(&t.out),
+            arg(&paths[0]),
+            arg(&paths[1]),
+        ],
+    )
+    .ok();
     assert!(run.stderr.contains("resized"), "{}", run.stderr);
     for (_, rows) in parse_predictions(&run.stdout) {
         let sum: f64 = rows.iter().map(|r| r.1).sum();
@@ -222,12 +278,33 @@ fn predict_resizes_other_images() {
 #[test]
 fn eval_of_a_model_for_other_images_fails() {
     let t = trained();
-    let run = resnet(&t.root, &["eval", "--model", arg(&t.out)]);
+    // Without --data, eval tests on the data the model was trained on.
+    let run = resnet(&t.root, &["eval", "--model", arg(&t.out)]).ok();
+    assert!(run
+        .stdout
+        .contains(&format!("of {} test images", 3 * TEST_PER_CLASS)));
+
+    // A bare checkpoint (no metrics.json) falls back to the shipped digits,
+    // which do not fit a network for 8 x 8 images.
+    let bare = t.root.join("bare");
+    std::fs::create_dir_all(&bare).unwrap();
+    std::fs::copy(
+        t.out.join("model.safetensors"),
+        bare.join("model.safetensors"),
+    )
+    .unwrap();
+    let run = resnet(&t.root, &["eval", "--model", arg(&bare)]);
     run.fails_with(&["8 x 8 x 1", "shipped digits are 28 x 28 x 1", "--data"]);
 
     let other = cli_support::write_flat_dataset(&t.root.join("other"), &["x", "y", "z"], 5);
-    let run = resnet(&t.root, &["eval", "--model", arg(&t.out), "--data", arg(&other)]);
-    run.fails_with(&["trained on classes [checker, horizontal, vertical]", "[x, y, z]"]);
+    let run = resnet(
+        &t.root,
+        &["eval", "--model", arg(&t.out), "--data", arg(&other)],
+    );
+    run.fails_with(&[
+        "trained on classes [checker, horizontal, vertical]",
+        "[x, y, z]",
+    ]);
 }
 
 #[test]
@@ -235,9 +312,21 @@ fn resume_with_another_config_fails() {
     let t = trained();
     let run = resnet(
         &t.root,
-        &["train", "--config", "mnist", "--resume", "--out", arg(&t.out), "--epochs", "9"],
+        &[
+            "train",
+            "--config",
+            "mnist",
+            "--resume",
+            "--out",
+            arg(&t.out),
+            "--epochs",
+            "9",
+        ],
     );
-    run.fails_with(&["--config mnist describes another network", "leave out --config"]);
+    run.fails_with(&[
+        "--config mnist describes another network",
+        "leave out --config",
+    ]);
 }
 
 #[test]
@@ -246,7 +335,15 @@ fn resume_continues_and_a_nan_loss_keeps_the_last_checkpoint() {
     let config = write_tiny_config(&root);
     let data = write_dataset(&root.join("shapes"), TRAIN_PER_CLASS, TEST_PER_CLASS);
     let out = root.join("run");
-    let common = ["--data", arg(&data), "--batch-size", BATCH, "--out", arg(&out), "--quiet"];
+    let common = [
+        "--data",
+        arg(&data),
+        "--batch-size",
+        BATCH,
+        "--out",
+        arg(&out),
+        "--quiet",
+    ];
 
     let mut args = vec!["train", "--config", arg(&config), "--epochs", "1"];
     args.extend(common);
@@ -254,7 +351,11 @@ fn resume_continues_and_a_nan_loss_keeps_the_last_checkpoint() {
     let first = read_metrics(&out)["epochs"][0].clone();
 
     // --resume takes the config and options from the run folder.
-    let run = resnet(&root, &["train", "--resume", "--out", arg(&out), "--epochs", "2"]).ok();
+    let run = resnet(
+        &root,
+        &["train", "--resume", "--out", arg(&out), "--epochs", "2"],
+    )
+    .ok();
     assert!(run.stderr.contains("resuming"), "{}", run.stderr);
     let metrics = read_metrics(&out);
     let epochs = metrics["epochs"].as_array().unwrap();
@@ -265,21 +366,164 @@ fn resume_continues_and_a_nan_loss_keeps_the_last_checkpoint() {
     assert_eq!(metrics["options"]["batch_size"], 8);
 
     // Nothing left to train.
-    let run = resnet(&root, &["train", "--resume", "--out", arg(&out), "--epochs", "2"]);
-    run.fails_with(&["already trained 2 epochs", "--epochs"]);
+    let run = resnet(
+        &root,
+        &["train", "--resume", "--out", arg(&out), "--epochs", "2"],
+    );
+    run.fails_with(&["already trained 2 of --epochs 2", "--epochs"]);
 
     // A learning rate of 1e38 overflows f32 at once.
     let checkpoint = std::fs::read(out.join("model.safetensors")).unwrap();
     let run = resnet(
         &root,
-        &["train", "--resume", "--out", arg(&out), "--epochs", "3", "--lr", "1e38"],
+        &[
+            "train",
+            "--resume",
+            "--out",
+            arg(&out),
+            "--epochs",
+            "3",
+            "--lr",
+            "1e38",
+        ],
     );
     run.fails_with(&[
-        "at epoch 3, batch",
+        "epoch 3, batch",
         "the last good checkpoint, after epoch 2, is kept in",
     ]);
-    assert_eq!(std::fs::read(out.join("model.safetensors")).unwrap(), checkpoint);
+    assert_eq!(
+        std::fs::read(out.join("model.safetensors")).unwrap(),
+        checkpoint
+    );
     let after = read_metrics(&out);
     assert_eq!(after["epochs"].as_array().unwrap().len(), 2);
     resnet(&root, &["eval", "--model", arg(&out), "--data", arg(&data)]).ok();
+}
+
+#[test]
+fn train_refuses_to_overwrite_a_run() {
+    let t = trained();
+    let before = std::fs::read(t.out.join("model.safetensors")).unwrap();
+    let run = resnet(
+        &t.root,
+        &[
+            "train",
+            "--config",
+            "tiny.toml",
+            "--data",
+            arg(&t.data),
+            "--out",
+            arg(&t.out),
+        ],
+    );
+    run.fails_with(&["already holds a model.safetensors", "--resume"]);
+    assert_eq!(
+        std::fs::read(t.out.join("model.safetensors")).unwrap(),
+        before
+    );
+}
+
+/// `resnet train` calls the core's loop once per epoch, with that epoch's
+/// rate of the cosine schedule, to save a checkpoint in between; the
+/// weights must come out exactly as from one call over all epochs.
+#[test]
+fn training_one_epoch_per_call_matches_one_call() {
+    use dfdx::prelude::Cpu;
+    use resnet::core::data::Dataset;
+    use resnet::core::optim::{Optimizer, OptimizerConfig};
+    use resnet::core::spec::Spec;
+    use resnet::core::train::TrainOptions;
+    use resnet::core::train::{train, BatchProgress, EpochMetrics, Observer, Schedule};
+    use resnet::core::weights::network_tensors;
+    use resnet::core::Network;
+
+    struct Quiet;
+    impl Observer for Quiet {
+        fn batch(&mut self, _: &BatchProgress) {}
+        fn epoch(&mut self, _: &EpochMetrics) -> Result<(), resnet::core::Error> {
+            Ok(())
+        }
+    }
+
+    let mut rng = cli_support::Lcg::new(3);
+    let mut set = Dataset {
+        height: 8,
+        width: 8,
+        channels: 1,
+        class_names: CLASSES.iter().map(|c| c.to_string()).collect(),
+        images: Vec::new(),
+        labels: Vec::new(),
+    };
+    for i in 0..24 {
+        set.images
+            .extend(cli_support::pattern(i % 3, &mut rng).into_raw());
+        set.labels.push(i % 3);
+    }
+    let spec = Spec::from_toml_str(cli_support::TINY_CONFIG, "tiny.toml").unwrap();
+    let device = Cpu::default();
+    let sgd = OptimizerConfig::Sgd {
+        lr: 0.1,
+        momentum: 0.9,
+        weight_decay: 5e-4,
+    };
+    let cosine = Schedule::Cosine {
+        base: 0.1,
+        floor: 0.01,
+    };
+    let options = |epochs, schedule| TrainOptions {
+        epochs,
+        batch_size: 8,
+        optimizer: sgd,
+        schedule,
+        seed: 5,
+        max_shift: 2,
+    };
+
+    let mut whole = Network::<f32, Cpu>::with_seed(&spec, &device, 5).unwrap();
+    let mut optimizer = Optimizer::new(sgd);
+    train(
+        &mut whole,
+        &mut optimizer,
+        &set,
+        &set,
+        &options(3, cosine),
+        1,
+        &mut Quiet,
+    )
+    .unwrap();
+
+    let mut stepwise = Network::<f32, Cpu>::with_seed(&spec, &device, 5).unwrap();
+    let mut optimizer = Optimizer::new(sgd);
+    for epoch in 1..=3 {
+        let rate = Schedule::Constant(cosine.lr(epoch - 1, 3));
+        let one = options(epoch, rate);
+        train(
+            &mut stepwise,
+            &mut optimizer,
+            &set,
+            &set,
+            &one,
+            epoch,
+            &mut Quiet,
+        )
+        .unwrap();
+    }
+
+    let (a, b) = (
+        network_tensors(&mut whole).unwrap(),
+        network_tensors(&mut stepwise).unwrap(),
+    );
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    for (name, tensor) in &a {
+        assert_eq!(tensor.values, b[name].values, "{name} differs");
+    }
+}
+
+#[test]
+fn predict_reports_an_unreadable_image() {
+    let t = trained();
+    let broken = t.root.join("broken.png");
+    std::fs::write(&broken, b"not an image").unwrap();
+    let run = resnet(&t.root, &["predict", "--model", arg(&t.out), arg(&broken)]);
+    run.fails_with(&["cannot read image", "broken.png"]);
 }

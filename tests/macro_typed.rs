@@ -8,8 +8,7 @@ use dfdx::nn::{Module, ModuleMut};
 use dfdx::prelude::*;
 use resnet::resnet;
 use resnet::spec::{
-    BottleneckType, DownsampleConv, Normalization, PaddingMode, Pooling, ResidualBlockType,
-    Spec,
+    BottleneckType, DownsampleConv, Normalization, PaddingMode, Pooling, ResidualBlockType, Spec,
 };
 
 /// Every option away from its default, and every choice that is not the
@@ -63,7 +62,10 @@ fn inline_options_survive_the_type() {
     assert_eq!(spec.initial_num_filters, 32);
     assert_eq!(spec.initial_stride, [2, 1]);
     assert_eq!(spec.initial_pooling, Pooling::Average);
-    assert_eq!(spec.residual_block_type, ResidualBlockType::BatchnormAfterAdd);
+    assert_eq!(
+        spec.residual_block_type,
+        ResidualBlockType::BatchnormAfterAdd
+    );
     assert_eq!(spec.bottleneck_type, BottleneckType::None);
     assert_eq!(spec.stack_depth, vec![2, 3, 1]);
     assert_eq!(spec.num_filters, vec![32, 64, 96]);
@@ -101,7 +103,10 @@ fn omitted_options_take_matlab_defaults() {
     assert_eq!(spec.initial_num_filters, 64);
     assert_eq!(spec.initial_stride, [2, 2]);
     assert_eq!(spec.initial_pooling, Pooling::Max);
-    assert_eq!(spec.residual_block_type, ResidualBlockType::BatchnormBeforeAdd);
+    assert_eq!(
+        spec.residual_block_type,
+        ResidualBlockType::BatchnormBeforeAdd
+    );
     assert_eq!(spec.bottleneck_type, BottleneckType::DownsampleFirstConv);
     assert_eq!(spec.stack_depth, vec![3, 4, 6, 3]);
     assert_eq!(spec.num_filters, vec![64, 128, 256, 512]);
@@ -190,11 +195,26 @@ fn typed_forward_gives_typed_logits_equal_to_the_runtime_network() {
     let logits: Tensor<Rank2<2, 3>, f32, Cpu> = net.forward(x.clone()).unwrap();
     let values = logits.as_vec();
     assert!(values.iter().all(|v| v.is_finite()), "logits {values:?}");
+    assert!(values.iter().any(|v| *v != 0.0), "logits {values:?}");
 
-    let probabilities = logits.clone().softmax::<Axis<1>>().array();
-    for row in probabilities {
+    // Probabilities against a softmax worked out here from the logits.
+    let probabilities: Tensor<Rank2<2, 3>, f32, Cpu> = net.predict(x.clone()).unwrap();
+    for (row, logits) in probabilities.array().iter().zip(logits.array()) {
         let sum: f32 = row.iter().sum();
-        assert!((sum - 1.0).abs() < 1e-5, "softmax row {row:?} sums to {sum}");
+        assert!(
+            (sum - 1.0).abs() < 1e-5,
+            "softmax row {row:?} sums to {sum}"
+        );
+
+        let top = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+        let exps = logits.map(|l| (l - top).exp());
+        let total: f32 = exps.iter().sum();
+        for (p, e) in row.iter().zip(exps) {
+            assert!(
+                (p - e / total).abs() < 1e-6,
+                "probabilities {row:?}, logits {logits:?}"
+            );
+        }
     }
 
     // The typed wrapper must hand the very same numbers as the runtime

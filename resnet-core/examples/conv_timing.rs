@@ -14,27 +14,21 @@ use resnet_core::ops::conv::{Conv2dDims, ConvKernel};
 use resnet_core::ops::Conv2dGeometry;
 use resnet_core::spec::Pad;
 
-/// One convolution of ResNet-50: name, input `[c, h, w]`, output channels,
-/// kernel, stride, padding on every side.
-struct Layer {
-    name: &'static str,
-    input: [usize; 3],
-    out: usize,
-    kernel: usize,
-    stride: usize,
-    pad: usize,
-}
+/// One convolution of ResNet-50: name, input `[c, h, w]`, output
+/// channels, kernel, stride, padding on every side. The names are the
+/// keys `bench/conv_torch.py` matches on.
+type Layer = (&'static str, [usize; 3], usize, usize, usize, usize);
 
 const LAYERS: [Layer; 9] = [
-    Layer { name: "7x7/2 224x224x3->64", input: [3, 224, 224], out: 64, kernel: 7, stride: 2, pad: 3 },
-    Layer { name: "3x3 56x56x64", input: [64, 56, 56], out: 64, kernel: 3, stride: 1, pad: 1 },
-    Layer { name: "3x3 28x28x128", input: [128, 28, 28], out: 128, kernel: 3, stride: 1, pad: 1 },
-    Layer { name: "3x3 14x14x256", input: [256, 14, 14], out: 256, kernel: 3, stride: 1, pad: 1 },
-    Layer { name: "3x3 7x7x512", input: [512, 7, 7], out: 512, kernel: 3, stride: 1, pad: 1 },
-    Layer { name: "1x1 56x56 64->256", input: [64, 56, 56], out: 256, kernel: 1, stride: 1, pad: 0 },
-    Layer { name: "1x1 28x28 128->512", input: [128, 28, 28], out: 512, kernel: 1, stride: 1, pad: 0 },
-    Layer { name: "1x1 14x14 256->1024", input: [256, 14, 14], out: 1024, kernel: 1, stride: 1, pad: 0 },
-    Layer { name: "1x1 7x7 512->2048", input: [512, 7, 7], out: 2048, kernel: 1, stride: 1, pad: 0 },
+    ("7x7/2 224x224x3->64", [3, 224, 224], 64, 7, 2, 3),
+    ("3x3 56x56x64", [64, 56, 56], 64, 3, 1, 1),
+    ("3x3 28x28x128", [128, 28, 28], 128, 3, 1, 1),
+    ("3x3 14x14x256", [256, 14, 14], 256, 3, 1, 1),
+    ("3x3 7x7x512", [512, 7, 7], 512, 3, 1, 1),
+    ("1x1 56x56 64->256", [64, 56, 56], 256, 1, 1, 0),
+    ("1x1 28x28 128->512", [128, 28, 28], 512, 1, 1, 0),
+    ("1x1 14x14 256->1024", [256, 14, 14], 1024, 1, 1, 0),
+    ("1x1 7x7 512->2048", [512, 7, 7], 2048, 1, 1, 0),
 ];
 
 /// The fastest run: on a shared machine the other figures mostly measure
@@ -51,21 +45,28 @@ fn main() {
     let batch = numbers.get(1).copied().unwrap_or(8);
     let dev = Cpu::default();
 
-    for layer in LAYERS.iter().filter(|l| filter.map_or(true, |f| l.name.contains(f.as_str()))) {
-        let [c, h, w] = layer.input;
-        let (k, p) = (layer.kernel, layer.pad);
+    let keep = |name: &str| match filter {
+        Some(f) => name.contains(f.as_str()),
+        None => true,
+    };
+    for (name, [c, h, w], out, k, stride, p) in LAYERS.into_iter().filter(|l| keep(l.0)) {
+        let pad = Pad {
+            top: p,
+            bottom: p,
+            left: p,
+            right: p,
+        };
         let geometry = Conv2dGeometry {
-            stride: [layer.stride; 2],
-            pad: Pad { top: p, bottom: p, left: p, right: p },
+            stride: [stride; 2],
+            pad,
             groups: 1,
         };
-        let dims = Conv2dDims::new([batch, c, h, w], [layer.out, c, k, k], None, &geometry)
+        let dims = Conv2dDims::new([batch, c, h, w], [out, c, k, k], None, &geometry)
             .expect("valid layer");
         let x: Tensor<(usize, usize, usize, usize), f32, _> =
             dev.sample_normal_like(&(batch, c, h, w));
-        let weight = dev.sample_normal_like(&(layer.out, c, k, k));
-        let grad_out = dev.sample_normal_like(&dims.out_shape());
-        let grad_out = grad_out.as_vec();
+        let weight = dev.sample_normal_like(&(out, c, k, k));
+        let grad_out = dev.sample_normal_like(&dims.out_shape()).as_vec();
 
         let mut fwd = Vec::new();
         let mut bwd = Vec::new();
@@ -75,7 +76,7 @@ fn main() {
             let fwd_ms = start.elapsed().as_secs_f64() * 1e3;
 
             let mut grad_x = dev.try_alloc_len(batch * c * h * w).unwrap();
-            let mut grad_w = dev.try_alloc_len(layer.out * c * k * k).unwrap();
+            let mut grad_w = dev.try_alloc_len(out * c * k * k).unwrap();
             let mut gy = dev.try_alloc_len(grad_out.len()).unwrap();
             gy.copy_from_slice(&grad_out);
             let start = Instant::now();
@@ -91,7 +92,7 @@ fn main() {
         }
         println!(
             "{{\"shape\": \"{}\", \"batch\": {batch}, \"fwd_ms\": {:.3}, \"bwd_ms\": {:.3}}}",
-            layer.name,
+            name,
             best(fwd),
             best(bwd)
         );

@@ -6,6 +6,7 @@
 
 pub mod data;
 pub mod error;
+pub mod interop;
 pub mod layers;
 pub mod network;
 pub mod ops;

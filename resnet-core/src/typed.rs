@@ -175,6 +175,18 @@ where
         let logits = self.network.forward_train(untyped(x)?)?;
         typed_logits(logits, batch)
     }
+
+    /// Class probabilities `[batch, K]` (the softmax of the logits) in
+    /// inference mode, for a batch `[batch, C, H, W]`; the typed
+    /// counterpart of [`Network::predict`], which it shadows.
+    ///
+    /// Errors: whatever [`Network::forward`] reports.
+    pub fn predict<B: Dim>(
+        &self,
+        x: TypedImage<B, C, H, W, E, D>,
+    ) -> Result<TypedLogits<B, K, E, D>, Error> {
+        Ok(self.forward(x)?.softmax::<Axis<1>>())
+    }
 }
 
 /// Inference, as [`ResNet::forward`].

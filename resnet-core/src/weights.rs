@@ -170,7 +170,9 @@ pub fn read_safetensors(
     Ok((tensors, header.metadata().clone().unwrap_or_default()))
 }
 
-fn to_f32(view: &TensorView) -> Option<Vec<f32>> {
+/// The values of a floating-point tensor as f32; `None` for any other
+/// dtype.
+pub(crate) fn to_f32(view: &TensorView) -> Option<Vec<f32>> {
     let data = view.data();
     let values = match view.dtype() {
         SafeDtype::F32 => data
@@ -221,10 +223,19 @@ pub fn write_safetensors(
     }
     let data = safetensors::serialize(views, &Some(metadata))
         .map_err(|e| write_err(std::io::Error::other(e.to_string())))?;
+    write_atomic(path, &data)
+}
 
+/// Writes `data` to `path` through a temporary file beside it that then
+/// replaces `path`.
+pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<(), WeightsError> {
+    let write_err = |source: std::io::Error| WeightsError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let mut file = tempfile::NamedTempFile::new_in(dir).map_err(write_err)?;
-    std::io::Write::write_all(&mut file, &data).map_err(write_err)?;
+    std::io::Write::write_all(&mut file, data).map_err(write_err)?;
     file.as_file().sync_all().map_err(write_err)?;
     file.persist(path).map_err(|e| write_err(e.error))?;
     Ok(())

@@ -271,26 +271,26 @@ fn eval_forward_matches_reference_in_f64_and_f32() {
 
 #[test]
 fn eval_gives_each_image_the_same_output_at_batch_1_and_batch_8() {
+    // Inference treats every value on its own, so an image's output must be
+    // bit for bit the same whatever batch it comes in (A07), in f32 too.
     let case = Case::random((8, 3, 2, 2), 31);
-    let cfg = BatchNormConfig::default();
-    let whole = run_eval(&case, &cfg).unwrap();
+    let cfg = config(1e-5, 0.1, true);
+    let dev = Cpu::default();
+    let vector = |v: &[f64]| dev.tensor_from_vec(to_f32(v), (3,));
+    let (scale, offset) = (vector(&case.scale), vector(&case.offset));
+    let (mean, var) = (vector(&case.running_mean), vector(&case.running_var));
+    let eval = |x: Vec<f32>, n: usize| {
+        let x = dev.tensor_from_vec(x, (n, 3, 2, 2));
+        batch_norm2d_eval(x, &scale, &offset, &mean, &var, &cfg)
+            .unwrap()
+            .as_vec()
+    };
+
+    let x = to_f32(&case.x);
+    let whole = eval(x.clone(), 8);
     let per_image = 3 * 2 * 2;
-    for b in 0..8 {
-        let single = Case {
-            shape: (1, 3, 2, 2),
-            x: case.x[b * per_image..(b + 1) * per_image].to_vec(),
-            scale: case.scale.clone(),
-            offset: case.offset.clone(),
-            running_mean: case.running_mean.clone(),
-            running_var: case.running_var.clone(),
-        };
-        let y = run_eval(&single, &cfg).unwrap();
-        assert_close(
-            &y,
-            &whole[b * per_image..(b + 1) * per_image],
-            1e-12,
-            "image",
-        );
+    for (image, expected) in x.chunks(per_image).zip(whole.chunks(per_image)) {
+        assert_eq!(eval(image.to_vec(), 1), expected);
     }
 }
 
@@ -581,6 +581,65 @@ fn gradients_match_finite_differences() {
             };
             loss.check();
         }
+    }
+}
+
+#[test]
+fn f32_gradients_on_large_planes_match_finite_differences() {
+    // 15x20 planes hold 300 values: more than one summing block of the
+    // kernel, with a remainder, computed in f32 and checked against
+    // central differences of the f64 loss.
+    let case = Case::random((2, 2, 15, 20), 95);
+    let r = random(numel(case.shape), 96, -1.0, 1.0);
+    for train in [true, false] {
+        let loss = Loss {
+            case: &case,
+            r: r.clone(),
+            cfg: config(1e-3, 0.1, true),
+            train,
+        };
+        let dev = Cpu::default();
+        let vector = |v: &[f64]| dev.tensor_from_vec(to_f32(v), (2,));
+        let x = dev.tensor_from_vec(to_f32(&case.x), case.shape);
+        let (scale, offset) = (vector(&case.scale), vector(&case.offset));
+        let (mut mean, mut var) = (vector(&case.running_mean), vector(&case.running_var));
+        let y = if train {
+            batch_norm2d_train(
+                x.leaky_trace(),
+                &scale,
+                &offset,
+                &mut mean,
+                &mut var,
+                &loss.cfg,
+            )
+        } else {
+            batch_norm2d_eval(x.leaky_trace(), &scale, &offset, &mean, &var, &loss.cfg)
+        };
+        let rt = dev.tensor_from_vec(to_f32(&r), case.shape);
+        let grads = (y.unwrap() * rt).sum::<Rank0, _>().backward();
+
+        let fx = finite_differences(|x| loss.value(x, &case.scale, &case.offset), &case.x);
+        let fs = finite_differences(|s| loss.value(&case.x, s, &case.offset), &case.scale);
+        let fo = finite_differences(|o| loss.value(&case.x, &case.scale, o), &case.offset);
+        let what = format!("f32, train {train}");
+        assert_close(
+            &to_f64(grads.get(&x).as_vec()),
+            &fx,
+            1e-4,
+            &format!("d x ({what})"),
+        );
+        assert_close(
+            &to_f64(grads.get(&scale).as_vec()),
+            &fs,
+            1e-4,
+            &format!("d scale ({what})"),
+        );
+        assert_close(
+            &to_f64(grads.get(&offset).as_vec()),
+            &fo,
+            1e-4,
+            &format!("d offset ({what})"),
+        );
     }
 }
 

@@ -24,9 +24,8 @@ struct Case {
 impl Case {
     fn random(x: [usize; 4], w: [usize; 4], geo: Conv2dGeometry, bias: bool, seed: u64) -> Self {
         let mut rng = StdRng::seed_from_u64(seed);
-        let mut values = |len: usize| -> Vec<f64> {
-            (0..len).map(|_| rng.gen_range(-1.0..1.0)).collect()
-        };
+        let mut values =
+            |len: usize| -> Vec<f64> { (0..len).map(|_| rng.gen_range(-1.0..1.0)).collect() };
         Case {
             x_values: values(x.iter().product()),
             w_values: values(w.iter().product()),
@@ -47,7 +46,12 @@ impl Case {
             right,
         } = self.geo.pad;
         let [sh, sw] = self.geo.stride;
-        [n, o, (h + top + bottom - kh) / sh + 1, (w + left + right - kw) / sw + 1]
+        [
+            n,
+            o,
+            (h + top + bottom - kh) / sh + 1,
+            (w + left + right - kw) / sw + 1,
+        ]
     }
 }
 
@@ -96,7 +100,9 @@ fn naive_forward(case: &Case) -> Vec<f64> {
             *v = bias[(i / (oh * ow)) % o];
         }
     }
-    for_each_product(case, |xi, wi, yi| y[yi] += case.x_values[xi] * case.w_values[wi]);
+    for_each_product(case, |xi, wi, yi| {
+        y[yi] += case.x_values[xi] * case.w_values[wi]
+    });
     y
 }
 
@@ -126,8 +132,16 @@ where
     Cpu: resnet_core::ops::ConvKernel<E> + dfdx::tensor_ops::Device<E>,
 {
     let dev = Cpu::default();
-    let cast = |v: &[f64]| v.iter().map(|&v| E::from_f64(v).unwrap()).collect::<Vec<E>>();
-    let back = |v: Vec<E>| v.into_iter().map(|v| v.to_f64().unwrap()).collect::<Vec<f64>>();
+    let cast = |v: &[f64]| {
+        v.iter()
+            .map(|&v| E::from_f64(v).unwrap())
+            .collect::<Vec<E>>()
+    };
+    let back = |v: Vec<E>| {
+        v.into_iter()
+            .map(|v| v.to_f64().unwrap())
+            .collect::<Vec<f64>>()
+    };
     let shape = |s: [usize; 4]| -> Shape4 { (s[0], s[1], s[2], s[3]) };
 
     let x = dev.tensor_from_vec(cast(&case.x_values), shape(case.x));
@@ -197,19 +211,34 @@ fn geometry(stride: [usize; 2], pad: [usize; 4], groups: usize) -> Conv2dGeometr
 /// Random problems: odd sizes, strides above the kernel, non-square
 /// kernels and strides, asymmetric padding, 1x1 kernels, groups, batch 1.
 fn cases() -> impl Strategy<Value = Case> {
-    let sizes = (1usize..4, 1usize..4, 1usize..4, 1usize..4, 1usize..10, 1usize..10);
-    let window = (1usize..5, 1usize..5, 1usize..4, 1usize..4, prop::array::uniform4(0usize..3));
+    let sizes = (
+        1usize..4,
+        1usize..4,
+        1usize..4,
+        1usize..4,
+        1usize..10,
+        1usize..10,
+    );
+    let window = (
+        1usize..5,
+        1usize..5,
+        1usize..4,
+        1usize..4,
+        prop::array::uniform4(0usize..3),
+    );
     (sizes, window, any::<bool>(), any::<u64>())
         .prop_filter("padded input smaller than the kernel", |(s, k, _, _)| {
             let (h, w) = (s.4, s.5);
             let (kh, kw, pad) = (k.0, k.1, k.4);
             h + pad[0] + pad[1] >= kh && w + pad[2] + pad[3] >= kw
         })
-        .prop_map(|((n, groups, cg, og, h, w), (kh, kw, sh, sw, pad), bias, seed)| {
-            let x = [n, groups * cg, h, w];
-            let weight = [groups * og, cg, kh, kw];
-            Case::random(x, weight, geometry([sh, sw], pad, groups), bias, seed)
-        })
+        .prop_map(
+            |((n, groups, cg, og, h, w), (kh, kw, sh, sw, pad), bias, seed)| {
+                let x = [n, groups * cg, h, w];
+                let weight = [groups * og, cg, kh, kw];
+                Case::random(x, weight, geometry([sh, sw], pad, groups), bias, seed)
+            },
+        )
 }
 
 proptest! {
@@ -254,9 +283,17 @@ fn large_maps_one_image_per_product_match_the_direct_loops() {
     // Over 512 output positions per image: one product per image, images
     // spread over the threads, odd batches leaving one to gemm's threads.
     let cases = [
-        ([3, 4, 26, 24], [4, 2, 3, 3], geometry([1, 1], [1, 1, 1, 1], 2)),
+        (
+            [3, 4, 26, 24],
+            [4, 2, 3, 3],
+            geometry([1, 1], [1, 1, 1, 1], 2),
+        ),
         ([5, 3, 23, 23], [2, 3, 1, 1], geometry([1, 1], [0; 4], 1)),
-        ([2, 2, 50, 45], [3, 2, 2, 3], geometry([2, 1], [0, 1, 2, 0], 1)),
+        (
+            [2, 2, 50, 45],
+            [3, 2, 2, 3],
+            geometry([2, 1], [0, 1, 2, 0], 1),
+        ),
     ];
     for (seed, (x, w, geo)) in cases.into_iter().enumerate() {
         let case = Case::random(x, w, geo, true, 60 + seed as u64);
@@ -267,11 +304,7 @@ fn large_maps_one_image_per_product_match_the_direct_loops() {
 
 /// `sum(conv(x) * r)` for the data of `case`, in f64 without a tape.
 fn loss(case: &Case, r: &[f64]) -> f64 {
-    naive_forward(case)
-        .iter()
-        .zip(r)
-        .map(|(y, r)| y * r)
-        .sum()
+    naive_forward(case).iter().zip(r).map(|(y, r)| y * r).sum()
 }
 
 #[test]
@@ -366,12 +399,17 @@ fn permuted_and_broadcast_inputs_give_the_same_values_and_gradients() {
     let ones = vec![1.0; y_values.len()];
     let grads = y.sum::<(), _>().backward();
     let (want_gx, _, _) = naive_backward(&case, &ones);
-    let got = grads.get(&nhwc).permute::<Shape4, Axes4<0, 3, 1, 2>>().as_vec();
+    let got = grads
+        .get(&nhwc)
+        .permute::<Shape4, Axes4<0, 3, 1, 2>>()
+        .as_vec();
     assert_close("grad input", &got, &want_gx, 1e-12);
 
     // One image broadcast over a batch of two: its gradient is the sum.
     let image = dev.tensor_from_vec(case.x_values[..60].to_vec(), (3usize, 4usize, 5usize));
-    let x = image.leaky_trace().broadcast_like::<Shape4, Axis<0>>(&(2, 3, 4, 5));
+    let x = image
+        .leaky_trace()
+        .broadcast_like::<Shape4, Axis<0>>(&(2, 3, 4, 5));
     let y = conv2d(x, &w, Some(&b), &geo).unwrap();
     let grads = y.sum::<(), _>().backward();
     let half = Case {
@@ -381,7 +419,12 @@ fn permuted_and_broadcast_inputs_give_the_same_values_and_gradients() {
     };
     let (one, _, _) = naive_backward(&half, &ones[..ones.len() / 2]);
     let twice: Vec<f64> = one.iter().map(|g| 2.0 * g).collect();
-    assert_close("grad broadcast input", &grads.get(&image).as_vec(), &twice, 1e-12);
+    assert_close(
+        "grad broadcast input",
+        &grads.get(&image).as_vec(),
+        &twice,
+        1e-12,
+    );
 }
 
 #[test]
@@ -411,7 +454,10 @@ fn a04(pad: [usize; 4]) -> Vec<f32> {
 #[test]
 fn a04_symmetric_padding_on_an_even_map() {
     let want = [
-        18., 36., 48., 60., 99., 162., 180., 198., 195., 306., 324., 342., 291., 450., 468., 486.,
+        18., 36., 48., 60., //
+        99., 162., 180., 198., //
+        195., 306., 324., 342., //
+        291., 450., 468., 486.,
     ];
     assert_eq!(a04([1, 1, 1, 1]), want);
 }
@@ -419,8 +465,10 @@ fn a04_symmetric_padding_on_an_even_map() {
 #[test]
 fn a04_same_padding_puts_the_extra_row_and_column_at_the_bottom_right() {
     let want = [
-        81., 99., 117., 87., 225., 243., 261., 183., 369., 387., 405., 279., 318., 330., 342.,
-        234.,
+        81., 99., 117., 87., //
+        225., 243., 261., 183., //
+        369., 387., 405., 279., //
+        318., 330., 342., 234.,
     ];
     assert_eq!(a04([0, 1, 0, 1]), want);
 }
@@ -468,7 +516,12 @@ fn conv_error(x: Shape4, w: Shape4, bias: Option<usize>, geo: Conv2dGeometry) ->
 
 #[test]
 fn a_channel_mismatch_names_the_weight_and_both_counts() {
-    let err = conv_error((1, 1, 8, 8), (64, 3, 7, 7), None, geometry([2, 2], [3; 4], 1));
+    let err = conv_error(
+        (1, 1, 8, 8),
+        (64, 3, 7, 7),
+        None,
+        geometry([2, 2], [3; 4], 1),
+    );
     assert!(matches!(err, Error::Shape(_)));
     assert_eq!(
         err.to_string(),
@@ -479,20 +532,39 @@ fn a_channel_mismatch_names_the_weight_and_both_counts() {
 #[test]
 fn bad_groups_bias_and_sizes_are_errors_naming_the_values() {
     let geo = geometry([1, 1], [0; 4], 1);
-    let msg = conv_error((1, 4, 8, 8), (6, 1, 3, 3), None, geometry([1, 1], [0; 4], 4));
-    assert!(msg.to_string().contains("4 groups do not divide the 6 output channels"));
+    let msg = conv_error(
+        (1, 4, 8, 8),
+        (6, 1, 3, 3),
+        None,
+        geometry([1, 1], [0; 4], 4),
+    );
+    assert!(msg
+        .to_string()
+        .contains("4 groups do not divide the 6 output channels"));
 
     let msg = conv_error((1, 3, 8, 8), (4, 3, 3, 3), Some(5), geo);
     assert!(msg.to_string().contains("bias has 5 values, expected 4"));
 
     let msg = conv_error((1, 3, 2, 8), (4, 3, 3, 3), None, geo);
     assert!(matches!(msg, Error::Shape(_)));
-    assert!(msg.to_string().contains("input height 2 with padding 0 + 0"));
+    assert!(msg
+        .to_string()
+        .contains("input height 2 with padding 0 + 0"));
 
-    let msg = conv_error((1, 3, 8, 8), (4, 3, 3, 3), None, geometry([0, 1], [0; 4], 1));
+    let msg = conv_error(
+        (1, 3, 8, 8),
+        (4, 3, 3, 3),
+        None,
+        geometry([0, 1], [0; 4], 1),
+    );
     assert!(matches!(msg, Error::Invalid(_)));
     assert!(msg.to_string().contains("[0, 1]"));
 
-    let msg = conv_error((1, 3, 8, 8), (4, 3, 3, 3), None, geometry([1, 1], [0; 4], 0));
+    let msg = conv_error(
+        (1, 3, 8, 8),
+        (4, 3, 3, 3),
+        None,
+        geometry([1, 1], [0; 4], 0),
+    );
     assert!(matches!(msg, Error::Invalid(_)));
 }

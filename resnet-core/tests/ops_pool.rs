@@ -41,7 +41,12 @@ impl Case {
         let [kh, kw] = self.geo.window;
         let [sh, sw] = self.geo.stride;
         let p = self.geo.pad;
-        [n, c, (h + p.top + p.bottom - kh) / sh + 1, (w + p.left + p.right - kw) / sw + 1]
+        [
+            n,
+            c,
+            (h + p.top + p.bottom - kh) / sh + 1,
+            (w + p.left + p.right - kw) / sw + 1,
+        ]
     }
 }
 
@@ -53,7 +58,10 @@ fn windows(case: &Case) -> Vec<(Vec<usize>, usize)> {
     let [kh, kw] = case.geo.window;
     let [sh, sw] = case.geo.stride;
     let p = case.geo.pad;
-    let (ph, pw) = ((h + p.top + p.bottom) as isize, (w + p.left + p.right) as isize);
+    let (ph, pw) = (
+        (h + p.top + p.bottom) as isize,
+        (w + p.left + p.right) as isize,
+    );
     let mut all = Vec::new();
     for plane in 0..n * c {
         for r in 0..oh {
@@ -103,7 +111,13 @@ fn naive_backward(case: &Case, kind: Kind, grad_y: &[f64]) -> Vec<f64> {
                 let best = cells
                     .iter()
                     .copied()
-                    .reduce(|a, b| if case.values[b] > case.values[a] { b } else { a })
+                    .reduce(|a, b| {
+                        if case.values[b] > case.values[a] {
+                            b
+                        } else {
+                            a
+                        }
+                    })
                     .unwrap();
                 grad[best] += g;
             }
@@ -118,7 +132,11 @@ fn naive_backward(case: &Case, kind: Kind, grad_y: &[f64]) -> Vec<f64> {
     grad
 }
 
-fn run<T: Tape<f64, Cpu>>(x: Tensor<Shape4, f64, Cpu, T>, case: &Case, kind: Kind) -> Tensor<Shape4, f64, Cpu, T> {
+fn run<T: Tape<f64, Cpu>>(
+    x: Tensor<Shape4, f64, Cpu, T>,
+    case: &Case,
+    kind: Kind,
+) -> Tensor<Shape4, f64, Cpu, T> {
     match kind {
         Kind::Max => max_pool2d(x, &case.geo).unwrap(),
         Kind::Avg(include) => avg_pool2d(x, &case.geo, include).unwrap(),
@@ -164,9 +182,17 @@ fn geometry(window: [usize; 2], stride: [usize; 2], pad: [usize; 4]) -> PoolGeom
 fn cases() -> impl Strategy<Value = Case> {
     let sizes = (1usize..3, 1usize..3, 1usize..9, 1usize..9);
     let window = (1usize..5, 1usize..5, 1usize..5, 1usize..5);
-    (sizes, window, prop::array::uniform4(0usize..4), any::<u64>())
+    (
+        sizes,
+        window,
+        prop::array::uniform4(0usize..4),
+        any::<u64>(),
+    )
         .prop_filter("invalid geometry", |(s, k, pad, _)| {
-            pad[0] < k.0 && pad[1] < k.0 && pad[2] < k.1 && pad[3] < k.1
+            pad[0] < k.0
+                && pad[1] < k.0
+                && pad[2] < k.1
+                && pad[3] < k.1
                 && s.2 + pad[0] + pad[1] >= k.0
                 && s.3 + pad[2] + pad[3] >= k.1
         })
@@ -181,7 +207,12 @@ fn check_case(case: &Case, kind: Kind) {
     let grad_y: Vec<f64> = (0..out_len).map(|_| rng.gen_range(-1.0..1.0)).collect();
     let (y, gx) = op_forward_backward(case, kind, &grad_y);
     assert_close("output", &y, &naive_forward(case, kind), 1e-12);
-    assert_close("grad input", &gx, &naive_backward(case, kind, &grad_y), 1e-12);
+    assert_close(
+        "grad input",
+        &gx,
+        &naive_backward(case, kind, &grad_y),
+        1e-12,
+    );
 }
 
 proptest! {
@@ -208,8 +239,15 @@ fn gradients_agree_with_finite_differences() {
     for kind in [Kind::Max, Kind::Avg(true), Kind::Avg(false)] {
         let (_, got) = op_forward_backward(&case, kind, &r);
         let loss = |values: Vec<f64>| -> f64 {
-            let case = Case { values, ..case.clone() };
-            naive_forward(&case, kind).iter().zip(&r).map(|(y, r)| y * r).sum()
+            let case = Case {
+                values,
+                ..case.clone()
+            };
+            naive_forward(&case, kind)
+                .iter()
+                .zip(&r)
+                .map(|(y, r)| y * r)
+                .sum()
         };
         let h = 1e-6;
         let want: Vec<f64> = (0..case.values.len())
@@ -240,7 +278,10 @@ fn a08_symmetric_padding_never_wins_a_max() {
 
 #[test]
 fn a08_same_padding_pads_bottom_and_right() {
-    assert_eq!(a08(1.0, [0, 1, 0, 1]), ((1, 1, 2, 2), vec![11.0, 12.0, 15.0, 16.0]));
+    assert_eq!(
+        a08(1.0, [0, 1, 0, 1]),
+        ((1, 1, 2, 2), vec![11.0, 12.0, 15.0, 16.0])
+    );
 }
 
 #[test]
@@ -256,7 +297,10 @@ fn a08_no_padding_leaves_one_window() {
 #[test]
 fn a08_negated_map_keeps_negative_maxima() {
     // Zero padding would wrongly give [[0, 0], [0, -6]].
-    assert_eq!(a08(-1.0, [1; 4]), ((1, 1, 2, 2), vec![-1.0, -2.0, -5.0, -6.0]));
+    assert_eq!(
+        a08(-1.0, [1; 4]),
+        ((1, 1, 2, 2), vec![-1.0, -2.0, -5.0, -6.0])
+    );
 }
 
 #[test]
@@ -305,11 +349,24 @@ fn permuted_inputs_get_gradients_in_their_own_layout() {
     for kind in [Kind::Max, Kind::Avg(false)] {
         let x = nhwc.leaky_trace().permute::<Shape4, Axes4<0, 3, 1, 2>>();
         let y = run(x, &case, kind);
-        assert_close("output", &y.retaped::<NoneTape>().as_vec(), &naive_forward(&case, kind), 0.0);
+        assert_close(
+            "output",
+            &y.retaped::<NoneTape>().as_vec(),
+            &naive_forward(&case, kind),
+            0.0,
+        );
         let ones = vec![1.0; y.shape().num_elements()];
         let grads = y.sum::<(), _>().backward();
-        let got = grads.get(&nhwc).permute::<Shape4, Axes4<0, 3, 1, 2>>().as_vec();
-        assert_close("grad input", &got, &naive_backward(&case, kind, &ones), 1e-12);
+        let got = grads
+            .get(&nhwc)
+            .permute::<Shape4, Axes4<0, 3, 1, 2>>()
+            .as_vec();
+        assert_close(
+            "grad input",
+            &got,
+            &naive_backward(&case, kind, &ones),
+            1e-12,
+        );
     }
 }
 
@@ -346,5 +403,7 @@ fn bad_strides_windows_and_sizes_are_errors_naming_the_values() {
 
     let err = pool_error((1, 1, 2, 8), geometry([3, 3], [1, 1], [0; 4]));
     assert!(matches!(err, Error::Shape(_)));
-    assert!(err.to_string().contains("input height 2 with padding 0 + 0"));
+    assert!(err
+        .to_string()
+        .contains("input height 2 with padding 0 + 0"));
 }

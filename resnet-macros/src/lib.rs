@@ -65,8 +65,13 @@ use input::{Body, Invocation, Item};
 ///     /// ResNet-50 as the file describes it.
 ///     pub type ResNet50 = { config = "configs/resnet50.toml" };
 /// }
-/// let mnist = Mnist::new(&Default::default())?;
+/// let mnist = <Mnist>::new(&Default::default())?;
+/// let wide: ResNet50<f64> = ResNet50::new(&Default::default())?;
 /// ```
+///
+/// Rust applies the defaults of an alias only where a type is expected, so
+/// in an expression write `<Mnist>::new(..)` or annotate the binding;
+/// `Mnist::new(..)` alone leaves the element type to infer.
 ///
 /// # Errors
 ///

@@ -23,16 +23,24 @@ pub fn run(args: EvalArgs) -> Result<()> {
         }
     };
 
-    // A folder without train/ and test/ must be split with the training
-    // run's seed, or the "test" images would include training images.
-    let seed = args.seed.or(metrics.as_ref().map(|m| m.options.seed)).unwrap_or(defaults::SEED);
-    let split = data::load(args.data.as_deref(), &info.spec, seed)?;
+    // Without --data, the data the model was trained on. A folder without
+    // train/ and test/ must be split with the training run's seed, or the
+    // "test" images would include training images.
+    let folder = args
+        .data
+        .clone()
+        .or_else(|| metrics.as_ref().and_then(|m| m.data.clone()));
+    let seed = args
+        .seed
+        .or(metrics.as_ref().map(|m| m.options.seed))
+        .unwrap_or(defaults::SEED);
+    let split = data::load(folder.as_deref(), &info.spec, seed)?;
     if split.test.class_names != info.class_names {
         bail!(
             "the model in {} was trained on classes [{}] but {} has [{}]",
             args.model.display(),
             data::short_list(&info.class_names),
-            data::describe(args.data.as_deref()),
+            data::describe(folder.as_deref()),
             data::short_list(&split.test.class_names)
         );
     }
@@ -44,12 +52,14 @@ pub fn run(args: EvalArgs) -> Result<()> {
         .max(defaults::EVAL_BATCH_SIZE);
     let evaluation = evaluate(&network, &split.test, batch_size)?;
 
-    let correct: usize = (0..info.class_names.len()).map(|c| evaluation.confusion[c][c]).sum();
+    let correct: usize = (0..info.class_names.len())
+        .map(|c| evaluation.confusion[c][c])
+        .sum();
     println!(
         "accuracy {:.2}% ({correct} of {} test images of {})",
         100.0 * evaluation.accuracy,
         evaluation.images,
-        data::describe(args.data.as_deref())
+        data::describe(folder.as_deref())
     );
     println!("loss {:.4}", evaluation.loss);
     println!();
@@ -62,7 +72,11 @@ pub fn run(args: EvalArgs) -> Result<()> {
 /// Class, image count and accuracy, one row per class ("-" for a class
 /// without test images).
 fn per_class_table(names: &[String], evaluation: &Evaluation) -> String {
-    let mut rows = vec![["class".to_string(), "images".to_string(), "accuracy".to_string()]];
+    let mut rows = vec![[
+        "class".to_string(),
+        "images".to_string(),
+        "accuracy".to_string(),
+    ]];
     for (c, name) in names.iter().enumerate() {
         let images: usize = evaluation.confusion[c].iter().sum();
         let accuracy = evaluation.per_class[c];
@@ -87,7 +101,10 @@ fn confusion_table(names: &[String], evaluation: &Evaluation) -> String {
         row.extend(counts.iter().map(|n| n.to_string()));
         rows.push(row);
     }
-    format!("confusion matrix (rows: true class, columns: predicted class):\n{}", table(&rows))
+    format!(
+        "confusion matrix (rows: true class, columns: predicted class):\n{}",
+        table(&rows)
+    )
 }
 
 /// Rows of cells as aligned text: the first column left-aligned, the
@@ -95,7 +112,13 @@ fn confusion_table(names: &[String], evaluation: &Evaluation) -> String {
 fn table(rows: &[Vec<String>]) -> String {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
-        .map(|i| rows.iter().filter_map(|r| r.get(i)).map(|c| c.chars().count()).max().unwrap_or(0))
+        .map(|i| {
+            rows.iter()
+                .filter_map(|r| r.get(i))
+                .map(|c| c.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     let mut out = String::new();
     for row in rows {

@@ -2,6 +2,7 @@
 //! returns an error for `main` to print.
 
 pub mod eval;
+pub mod interop;
 pub mod predict;
 pub mod summary;
 pub mod train;
@@ -24,7 +25,10 @@ pub type CpuNetwork = Network<f32, Cpu>;
 /// Errors: the folder does not exist or holds no checkpoint.
 pub fn checkpoint_in(dir: &Path) -> Result<PathBuf> {
     if !dir.is_dir() {
-        bail!("--model {} is not a folder (expected one written by resnet train)", dir.display());
+        bail!(
+            "--model {} is not a folder (expected one written by resnet train)",
+            dir.display()
+        );
     }
     let path = dir.join(CHECKPOINT);
     if !path.is_file() {
@@ -44,8 +48,9 @@ pub fn load_model(dir: &Path) -> Result<(CpuNetwork, CheckpointInfo)> {
     let device = Cpu::default();
     let (network, info) = load_checkpoint::<f32, Cpu>(&path, &device)
         .with_context(|| format!("cannot load the model in {}", dir.display()))?;
+    let plural = if info.epoch == 1 { "" } else { "s" };
     log::info!(
-        "loaded {} ({} classes, trained {} epochs)",
+        "loaded {} ({} classes, trained {} epoch{plural})",
         path.display(),
         info.class_names.len(),
         info.epoch

@@ -31,7 +31,12 @@ pub fn run(args: PredictArgs) -> Result<()> {
 
         let mut ranked: Vec<(usize, f32)> = probabilities.into_iter().enumerate().collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
-        let width = info.class_names.iter().map(|n| n.chars().count()).max().unwrap_or(0);
+        let width = info
+            .class_names
+            .iter()
+            .map(|n| n.chars().count())
+            .max()
+            .unwrap_or(0);
         println!("{}:", path.display());
         for (class, probability) in ranked.into_iter().take(TOP) {
             let name = info.class_names.get(class).map_or("?", String::as_str);

@@ -12,8 +12,8 @@ use crate::{config, out_dir};
 /// Errors: an unknown config or one with errors, an unwritable dot file.
 pub fn run(args: SummaryArgs) -> Result<()> {
     let found = config::load(&args.config)?;
-    let summary = Summary::new(&found.spec)
-        .with_context(|| format!("config {}", found.path.display()))?;
+    let summary =
+        Summary::new(&found.spec).with_context(|| format!("config {}", found.path.display()))?;
 
     if args.json {
         let text = serde_json::to_string_pretty(&summary.to_json()).context("encoding JSON")?;
@@ -25,7 +25,10 @@ pub fn run(args: SummaryArgs) -> Result<()> {
 
     if let Some(dot) = &args.dot {
         out_dir::write_atomic(dot, summary.to_dot().as_bytes())?;
-        log::info!("wrote the layer graph to {} (render it with: dot -Tpng)", dot.display());
+        log::info!(
+            "wrote the layer graph to {} (render it with: dot -Tpng)",
+            dot.display()
+        );
     }
     Ok(())
 }

@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use dfdx::prelude::*;
 use resnet::core::data::Split;
 use resnet::core::optim::{Optimizer, OptimizerConfig};
-use resnet::core::spec::{Choice, Spec, Summary};
+use resnet::core::spec::{Choice, Normalization, Spec, Summary};
 use resnet::core::train::{input_stats, train, Schedule, TrainOptions};
 use resnet::core::weights::{load_checkpoint, save_checkpoint, CheckpointInfo};
 use resnet::core::Network;
@@ -44,32 +44,50 @@ pub fn run(args: TrainArgs) -> Result<()> {
 
     let (name, config_path, spec) = pick_config(&args, resumed.as_ref())?;
     let options = pick_options(&args, previous);
-    let folder = args.data.clone().or_else(|| previous.and_then(|m| m.data.clone()));
+    let first_epoch = resumed.as_ref().map_or(1, |r| r.info.epoch + 1);
+    if first_epoch > options.epochs {
+        let done = first_epoch - 1;
+        bail!(
+            "the checkpoint in {} has already trained {done} of --epochs {}; pass --epochs N \
+             with N above {done} to train further",
+            args.out.as_deref().unwrap_or(Path::new(".")).display(),
+            options.epochs
+        );
+    }
+
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| out_dir::default_path(&name));
+    if !args.resume && out.join(CHECKPOINT).exists() {
+        bail!(
+            "--out {} already holds a {CHECKPOINT}; pass --resume to continue that run or \
+             choose another --out",
+            out.display()
+        );
+    }
+
+    let folder = args
+        .data
+        .clone()
+        .or_else(|| previous.and_then(|m| m.data.clone()));
     let split = data::load(folder.as_deref(), &spec, options.seed)?;
     check_data(&split, &options, resumed.as_ref())?;
 
-    let out = args.out.clone().unwrap_or_else(|| out_dir::default_path(&name));
     out_dir::ensure_writable(&out)?;
 
-    let (mut network, first_epoch) = match resumed {
-        Some(r) => (r.network, r.info.epoch + 1),
-        None => (new_network(&spec, &split, options.seed, &device)?, 1),
+    let mut network = match resumed {
+        Some(r) => r.network,
+        None => new_network(&spec, &split, options.seed, &device)?,
     };
-    if first_epoch > options.epochs {
-        bail!(
-            "the checkpoint in {} has already trained {} epochs; pass --epochs N with N above \
-             {} to train further",
-            out.display(),
-            first_epoch - 1,
-            first_epoch - 1
-        );
-    }
 
     let mut metrics = Metrics {
         config: name.clone(),
         config_path,
         spec: spec.clone(),
-        data: folder.clone(),
+        // Absolute, so that `--resume` and `resnet eval` find it from
+        // anywhere.
+        data: folder.as_deref().map(absolute),
         class_names: split.train.class_names.clone(),
         options: options.clone(),
         epochs: previous.map(|m| m.epochs.clone()).unwrap_or_default(),
@@ -77,10 +95,54 @@ pub fn run(args: TrainArgs) -> Result<()> {
         seconds: None,
     };
     metrics.epochs.retain(|m| m.epoch < first_epoch);
-    let earlier_seconds: f64 = metrics.epochs.iter().map(|m| m.seconds).sum();
+    let earlier_seconds = previous
+        .and_then(|m| m.seconds)
+        .unwrap_or_else(|| metrics.epochs.iter().map(|m| m.seconds).sum());
 
-    log_plan(&name, &spec, &split, &options, first_epoch, &out, folder.as_deref());
-    let mut progress = Progress::new(options.epochs, args.quiet);
+    log_plan(
+        &name,
+        &spec,
+        &split,
+        &options,
+        first_epoch,
+        &out,
+        folder.as_deref(),
+    );
+    train_epochs(
+        &mut network,
+        &split,
+        first_epoch,
+        &out,
+        &mut metrics,
+        args.quiet,
+    )?;
+
+    let last = metrics.epochs.last().context("no epoch was trained")?;
+    let seconds = earlier_seconds + started.elapsed().as_secs_f64();
+    metrics.test_accuracy = Some(last.test_accuracy);
+    metrics.seconds = Some(seconds);
+    metrics.write(&out)?;
+
+    print_result(&metrics, split.test.len(), &out);
+    Ok(())
+}
+
+/// Trains epochs `first_epoch..=metrics.options.epochs`, saving the
+/// checkpoint, metrics.json and the plot in `out` after each.
+///
+/// Errors: the core's (a loss that stops being finite names the epoch and
+/// batch; the message adds which checkpoint is kept) or a file that cannot
+/// be written.
+fn train_epochs(
+    network: &mut CpuNetwork,
+    split: &Split,
+    first_epoch: usize,
+    out: &Path,
+    metrics: &mut Metrics,
+    quiet: bool,
+) -> Result<()> {
+    let options = metrics.options.clone();
+    let mut progress = Progress::new(options.epochs, quiet);
     let mut optimizer = Optimizer::new(optimizer_config(&options));
     let schedule = Schedule::Cosine {
         base: options.lr,
@@ -100,7 +162,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             max_shift: options.max_shift,
         };
         let history = train(
-            &mut network,
+            network,
             &mut optimizer,
             &split.train,
             &split.test,
@@ -112,35 +174,34 @@ pub fn run(args: TrainArgs) -> Result<()> {
             Ok(history) => history,
             Err(error) => {
                 progress.clear();
-                bail!("{error}; {}", kept_checkpoint(&out, epoch - 1));
+                bail!("{error}; {}", kept_checkpoint(out, epoch - 1));
             }
         };
 
         metrics.epochs.extend(history);
-        save_epoch(&mut network, &metrics, epoch, &out)?;
+        save_epoch(network, metrics, epoch, out)?;
     }
+    Ok(())
+}
 
-    let last = metrics.epochs.last().context("no epoch was trained")?;
-    let seconds = earlier_seconds + started.elapsed().as_secs_f64();
-    metrics.test_accuracy = Some(last.test_accuracy);
-    metrics.seconds = Some(seconds);
-    metrics.write(&out)?;
-
-    let images = split.test.len();
-    let correct = (last.test_accuracy * images as f64).round() as usize;
+/// The final lines on stdout: test accuracy, time, where the files are.
+fn print_result(metrics: &Metrics, images: usize, out: &Path) {
+    let accuracy = metrics.test_accuracy.unwrap_or(f64::NAN);
+    let seconds = metrics.seconds.unwrap_or(f64::NAN);
+    let epochs = metrics.options.epochs;
+    let correct = (accuracy * images as f64).round() as usize;
     println!(
         "test accuracy {:.2}% ({correct} of {images} test images)",
-        100.0 * last.test_accuracy
+        100.0 * accuracy
     );
-    println!("time {} for {} epochs", duration_text(seconds), options.epochs);
+    let plural = if epochs == 1 { "" } else { "s" };
+    println!("time {} for {epochs} epoch{plural}", duration_text(seconds));
     println!(
-        "wrote {}, {} and {} in {}",
-        CHECKPOINT,
+        "wrote {CHECKPOINT}, {} and {} in {}",
         crate::metrics::FILE,
         plot::FILE,
         out.display()
     );
-    Ok(())
 }
 
 /// Opens the checkpoint and metrics of a run folder to continue.
@@ -207,21 +268,33 @@ fn pick_options(args: &TrainArgs, previous: Option<&Metrics>) -> RunOptions {
         .or_else(|| before.and_then(|o| OptimizerName::from_name(&o.optimizer)))
         .unwrap_or(OptimizerName::from_name(defaults::OPTIMIZER).unwrap_or(OptimizerName::Sgd));
     RunOptions {
-        epochs: args.epochs.or(before.map(|o| o.epochs)).unwrap_or(defaults::EPOCHS),
+        epochs: args
+            .epochs
+            .or(before.map(|o| o.epochs))
+            .unwrap_or(defaults::EPOCHS),
         batch_size: args
             .batch_size
             .or(before.map(|o| o.batch_size))
             .unwrap_or(defaults::BATCH_SIZE),
         optimizer: optimizer.name().to_string(),
-        lr: args.lr.or(before.map(|o| o.lr)).unwrap_or(defaults::LEARNING_RATE),
+        lr: args
+            .lr
+            .or(before.map(|o| o.lr))
+            .unwrap_or(defaults::LEARNING_RATE),
         lr_floor: before.map(|o| o.lr_floor).unwrap_or(defaults::LR_FLOOR),
-        momentum: args.momentum.or(before.map(|o| o.momentum)).unwrap_or(defaults::MOMENTUM),
+        momentum: args
+            .momentum
+            .or(before.map(|o| o.momentum))
+            .unwrap_or(defaults::MOMENTUM),
         weight_decay: args
             .weight_decay
             .or(before.map(|o| o.weight_decay))
             .unwrap_or(defaults::WEIGHT_DECAY),
         max_shift: before.map(|o| o.max_shift).unwrap_or(defaults::MAX_SHIFT),
-        seed: args.seed.or(before.map(|o| o.seed)).unwrap_or(defaults::SEED),
+        seed: args
+            .seed
+            .or(before.map(|o| o.seed))
+            .unwrap_or(defaults::SEED),
     }
 }
 
@@ -269,11 +342,16 @@ fn check_data(split: &Split, options: &RunOptions, resumed: Option<&Resumed>) ->
 fn new_network(spec: &Spec, split: &Split, seed: u64, device: &Cpu) -> Result<CpuNetwork> {
     let mut network = Network::with_seed(spec, device, seed)?;
     if let Some(stats) = input_stats(&split.train, spec.normalization) {
+        let round = |v: &[f32]| -> Vec<String> { v.iter().map(|x| format!("{x:.4}")).collect() };
+        let std = if spec.normalization == Normalization::Zscore {
+            format!(", standard deviation [{}]", round(&stats.std).join(", "))
+        } else {
+            String::new()
+        };
         log::info!(
-            "input normalization {}: mean {:?}, standard deviation {:?} from the training images",
+            "input normalization {}: per-channel mean [{}]{std} of the training images",
             spec.normalization.name(),
-            stats.mean,
-            stats.std
+            round(&stats.mean).join(", ")
         );
         network.set_input_stats(stats)?;
     }
@@ -282,11 +360,15 @@ fn new_network(spec: &Spec, split: &Split, seed: u64, device: &Cpu) -> Result<Cp
 
 /// Writes the checkpoint, metrics.json and the plot after an epoch. A plot
 /// that fails is a warning: the weights and numbers matter more.
-fn save_epoch(network: &mut CpuNetwork, metrics: &Metrics, epoch: usize, out: &Path) -> Result<()> {
-    save_checkpoint(network, &metrics.class_names, epoch, &out.join(CHECKPOINT))?;
-    metrics.write(out)?;
-    let title = format!("{} on {}", metrics.config, data::describe(metrics.data.as_deref()));
-    if let Err(error) = plot::write(&out.join(plot::FILE), &title, &metrics.epochs) {
+fn save_epoch(model: &mut CpuNetwork, metrics: &Metrics, epoch: usize, dir: &Path) -> Result<()> {
+    save_checkpoint(model, &metrics.class_names, epoch, &dir.join(CHECKPOINT))?;
+    metrics.write(dir)?;
+    let title = format!(
+        "{} on {}",
+        metrics.config,
+        data::describe(metrics.data.as_deref())
+    );
+    if let Err(error) = plot::write(&dir.join(plot::FILE), &title, &metrics.epochs) {
         log::warn!("could not draw {}: {error:#}", plot::FILE);
     }
     Ok(())
@@ -328,8 +410,8 @@ fn log_plan(
         data::describe(folder),
         options.batch_size,
         options.optimizer,
-        options.lr,
-        options.lr * options.lr_floor,
+        number(options.lr),
+        number(options.lr * options.lr_floor),
         options.seed,
         out.display()
     );
@@ -342,4 +424,18 @@ fn duration_text(seconds: f64) -> String {
     }
     let whole = seconds.round() as u64;
     format!("{} min {} s", whole / 60, whole % 60)
+}
+
+/// A rate as people write it: 0.1, 0.001, 1e-6, 1e38.
+fn number(x: f64) -> String {
+    if x != 0.0 && !(1e-4..1e4).contains(&x.abs()) {
+        format!("{x:e}")
+    } else {
+        format!("{x}")
+    }
+}
+
+/// `path` made absolute (and free of `..`) when it exists, else as given.
+fn absolute(path: &Path) -> PathBuf {
+    path.canonicalize().unwrap_or_else(|_| path.to_path_buf())
 }

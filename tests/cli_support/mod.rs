@@ -34,7 +34,13 @@ pub struct Run {
 impl Run {
     /// Panics with both outputs unless the command succeeded.
     pub fn ok(self) -> Run {
-        assert_eq!(self.code, Some(0), "stdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code,
+            Some(0),
+            "stdout:\n{}\nstderr:\n{}",
+            self.stdout,
+            self.stderr
+        );
         self
     }
 
@@ -42,18 +48,35 @@ impl Run {
     /// stderr line `error: ...` containing every one of `parts`; returns
     /// that line.
     pub fn fails_with(self, parts: &[&str]) -> String {
-        assert_eq!(self.code, Some(1), "stdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code,
+            Some(1),
+            "stdout:\n{}\nstderr:\n{}",
+            self.stdout,
+            self.stderr
+        );
         assert!(
             !self.stderr.contains("panicked") && !self.stderr.contains("backtrace"),
             "a panic instead of an error:\n{}",
             self.stderr
         );
         let line = self.stderr.lines().last().unwrap_or_default().to_string();
-        assert!(line.starts_with("error: "), "last stderr line is not an error:\n{}", self.stderr);
+        assert!(
+            line.starts_with("error: "),
+            "last stderr line is not an error:\n{}",
+            self.stderr
+        );
         for part in parts {
-            assert!(line.contains(part), "'{part}' missing from the error line:\n{line}");
+            assert!(
+                line.contains(part),
+                "'{part}' missing from the error line:\n{line}"
+            );
         }
-        let errors = self.stderr.lines().filter(|l| l.starts_with("error")).count();
+        let errors = self
+            .stderr
+            .lines()
+            .filter(|l| l.starts_with("error"))
+            .count();
         assert_eq!(errors, 1, "more than one error line:\n{}", self.stderr);
         line
     }
@@ -87,12 +110,17 @@ pub struct Lcg(u64);
 
 impl Lcg {
     pub fn new(seed: u64) -> Lcg {
-        Lcg(seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407))
+        Lcg(seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407))
     }
 
     /// The next value in 0..n.
     pub fn below(&mut self, n: u64) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (self.0 >> 33) % n
     }
 }
@@ -106,9 +134,9 @@ pub fn pattern(class: usize, rng: &mut Lcg) -> image::GrayImage {
     for y in 0..8 {
         for x in 0..8 {
             let on = match class {
-                0 => (x + y + phase) % 2 == 0,
-                1 => (y + phase) % 2 == 0,
-                _ => (x + phase) % 2 == 0,
+                0 => (x + y + phase) & 1 == 0,
+                1 => (y + phase) & 1 == 0,
+                _ => (x + phase) & 1 == 0,
             };
             let base = if on { 200 } else { 40 };
             let noise = rng.below(41) as i32 - 20;
@@ -127,7 +155,9 @@ pub fn write_dataset(dir: &Path, train: usize, test: usize) -> PathBuf {
             let folder = dir.join(part).join(name);
             std::fs::create_dir_all(&folder).unwrap();
             for i in 0..count {
-                pattern(class, &mut rng).save(folder.join(format!("{i:03}.png"))).unwrap();
+                pattern(class, &mut rng)
+                    .save(folder.join(format!("{i:03}.png")))
+                    .unwrap();
             }
         }
     }
@@ -142,7 +172,9 @@ pub fn write_flat_dataset(dir: &Path, classes: &[&str], count: usize) -> PathBuf
         let folder = dir.join(name);
         std::fs::create_dir_all(&folder).unwrap();
         for i in 0..count {
-            pattern(class % 3, &mut rng).save(folder.join(format!("{i:03}.png"))).unwrap();
+            pattern(class % 3, &mut rng)
+                .save(folder.join(format!("{i:03}.png")))
+                .unwrap();
         }
     }
     dir.to_path_buf()
@@ -150,10 +182,14 @@ pub fn write_flat_dataset(dir: &Path, classes: &[&str], count: usize) -> PathBuf
 
 /// The number after `prefix` in `text`, up to the next space or '%'.
 pub fn number_after(text: &str, prefix: &str) -> f64 {
-    let start = text.find(prefix).unwrap_or_else(|| panic!("'{prefix}' not in:\n{text}"));
+    let start = text
+        .find(prefix)
+        .unwrap_or_else(|| panic!("'{prefix}' not in:\n{text}"));
     let rest = &text[start + prefix.len()..];
     let end = rest.find([' ', '%', '\n', ')']).unwrap_or(rest.len());
-    rest[..end].parse().unwrap_or_else(|_| panic!("no number after '{prefix}' in:\n{text}"))
+    rest[..end]
+        .parse()
+        .unwrap_or_else(|_| panic!("no number after '{prefix}' in:\n{text}"))
 }
 
 /// A str path argument.

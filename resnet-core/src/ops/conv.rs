@@ -167,6 +167,11 @@ pub(crate) fn out_len(
     Ok((padded - window) / stride + 1)
 }
 
+/// What [`ConvKernel::conv2d_forward`] returns: the output and what the
+/// backward pass needs, or the device's error.
+pub type ConvForward<E, D> =
+    Result<(Image<E, D>, <D as ConvKernel<E>>::ConvSaved), <D as HasErr>::Err>;
+
 /// The device side of [`conv2d`]: the forward pass and the three gradients.
 ///
 /// Gradient buffers are laid out like the tensors they belong to, and
@@ -187,7 +192,7 @@ pub trait ConvKernel<E: Dtype>: Storage<E> {
         weight: &Weight4<E, Self>,
         bias: Option<&Vector<E, Self>>,
         save: bool,
-    ) -> Result<(Image<E, Self>, Self::ConvSaved), Self::Err>;
+    ) -> ConvForward<E, Self>;
 
     /// Adds the gradients of the input, the weight and the bias (when there
     /// is one, given with its gradient) for the output's gradient
@@ -269,9 +274,8 @@ pub fn conv2d<E: Dtype, D: ConvKernel<E>, T: Tape<E, D>>(
             Some(b) => Some(grads.get_or_alloc_mut(b)?),
             None => None,
         };
-        let distinct = grad_x != grad_weight && grad_bias.map_or(true, |gb| {
-            gb != grad_x && gb != grad_weight
-        });
+        let bias_apart = !matches!(grad_bias, Some(gb) if gb == grad_x || gb == grad_weight);
+        let distinct = grad_x != grad_weight && bias_apart;
         assert!(
             distinct,
             "conv2d: the traced input is also the weight or the bias; \
@@ -296,4 +300,3 @@ pub fn conv2d<E: Dtype, D: ConvKernel<E>, T: Tape<E, D>>(
     });
     Ok(out.put_tape(tape))
 }
-

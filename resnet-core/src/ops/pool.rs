@@ -112,6 +112,15 @@ impl Pool2dDims {
     }
 }
 
+/// What [`PoolKernel::max_pool2d_forward`] returns: the output and what the
+/// backward pass needs, or the device's error.
+pub type MaxPoolForward<E, D> =
+    Result<(Image<E, D>, <D as PoolKernel<E>>::MaxPoolSaved), <D as HasErr>::Err>;
+
+/// What [`PoolKernel::avg_pool2d_forward`] returns.
+pub type AvgPoolForward<E, D> =
+    Result<(Image<E, D>, <D as PoolKernel<E>>::AvgPoolSaved), <D as HasErr>::Err>;
+
 /// The device side of [`max_pool2d`] and [`avg_pool2d`].
 ///
 /// Gradient buffers are laid out like the tensors they belong to, and
@@ -132,7 +141,7 @@ pub trait PoolKernel<E: Dtype>: Storage<E> {
         dims: &Pool2dDims,
         x: &Image<E, Self>,
         save: bool,
-    ) -> Result<(Image<E, Self>, Self::MaxPoolSaved), Self::Err>;
+    ) -> MaxPoolForward<E, Self>;
 
     /// Adds each output gradient to the input cell that won its window (the
     /// first one in row-major order on ties).
@@ -150,7 +159,7 @@ pub trait PoolKernel<E: Dtype>: Storage<E> {
         dims: &Pool2dDims,
         x: &Image<E, Self>,
         count_include_pad: bool,
-    ) -> Result<(Image<E, Self>, Self::AvgPoolSaved), Self::Err>;
+    ) -> AvgPoolForward<E, Self>;
 
     /// Spreads each output gradient over its window's input cells, divided
     /// as in the forward pass.
@@ -179,7 +188,10 @@ macro_rules! input_and_output_grads {
         // map moves no value while the first pointer is alive.
         let grad_out: *const _ = $grads.get_or_alloc_mut($output)?;
         let grad_x: *mut _ = $grads.get_or_alloc_mut($input)?;
-        assert!(!std::ptr::eq(grad_x, grad_out), "pool: input and output share a gradient");
+        assert!(
+            !std::ptr::eq(grad_x, grad_out),
+            "pool: input and output share a gradient"
+        );
         // SAFETY: two distinct live entries of the gradients, which nothing
         // else touches until the kernel returns.
         unsafe { (&mut *grad_x, &*grad_out) }
@@ -262,4 +274,3 @@ pub fn avg_pool2d<E: Dtype, D: PoolKernel<E>, T: Tape<E, D>>(
     });
     Ok(out.put_tape(tape))
 }
-

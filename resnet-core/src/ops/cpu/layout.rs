@@ -1,6 +1,7 @@
 //! Reading tensors in row-major order, adding into gradient buffers that
 //! are laid out like their tensors, and spreading a batch over threads.
 
+use std::mem::MaybeUninit;
 use std::ops::Range;
 
 use dfdx::prelude::*;
@@ -70,13 +71,40 @@ where
     let strides = strides_of(t);
     let numel = shape.iter().product();
     let values = if is_row_major(shape, strides, numel) {
-        let mut values = vec![E::default(); numel];
+        let mut values = zeroed(numel);
         t.copy_into(&mut values);
         values
     } else {
         t.as_vec()
     };
     (values, strides)
+}
+
+/// A vector of `len` zeros, written by the whole thread pool when it is
+/// large, so that a single-threaded `memset` does not hold up the op.
+pub(super) fn zeroed<E: Unit>(len: usize) -> Vec<E> {
+    let mut values = Vec::with_capacity(len);
+    init_zeros(&mut values.spare_capacity_mut()[..len]);
+    // SAFETY: the first `len` values were just written.
+    unsafe { values.set_len(len) };
+    values
+}
+
+/// Writes zeros into `cells` (in parallel when there are many) and returns
+/// them as initialized values.
+pub(super) fn init_zeros<E: Unit>(cells: &mut [MaybeUninit<E>]) -> &mut [E] {
+    const PIECE: usize = 1 << 16;
+    let zero = MaybeUninit::new(E::default());
+    if cells.len() > 4 * PIECE {
+        cells
+            .par_chunks_mut(PIECE)
+            .for_each(|piece| piece.fill(zero));
+    } else {
+        cells.fill(zero);
+    }
+    // SAFETY: every cell was just written, and MaybeUninit<E> has the
+    // layout of E.
+    unsafe { &mut *(cells as *mut [MaybeUninit<E>] as *mut [E]) }
 }
 
 /// A gradient buffer seen as a row-major array. When the tensor it belongs

@@ -68,7 +68,10 @@ impl<'a, E> MatMut<'a, E> {
 fn check_bounds(len: usize, rows: usize, cols: usize, row_stride: usize, col_stride: usize) {
     if rows > 0 && cols > 0 {
         let last = (rows - 1) * row_stride + (cols - 1) * col_stride;
-        assert!(last < len, "matrix view {rows}x{cols} past a slice of {len}");
+        assert!(
+            last < len,
+            "matrix view {rows}x{cols} past a slice of {len}"
+        );
     }
 }
 

@@ -1,6 +1,8 @@
 //! The CPU pooling kernels: one channel of one image (a plane) at a time,
 //! planes spread over the thread pool.
 
+use std::ops::Range;
+
 use dfdx::prelude::*;
 use rayon::prelude::*;
 
@@ -20,35 +22,82 @@ fn window(dims: &Pool2dDims) -> Window {
     }
 }
 
-/// Row-major index in the plane of the first largest value under the
-/// window at output position `(r, q)`; NaN wins, as in PyTorch. The window
-/// always holds at least one real cell (checked in `Pool2dDims::new`).
-fn argmax<E: Dtype>(win: &Window, plane: &[E], r: usize, q: usize) -> usize {
-    let width = win.in_size[1];
-    let cols = win.span(1, q);
-    let mut best = win.span(0, r).start * width + cols.start;
-    for row in win.span(0, r) {
-        for i in row * width + cols.start..row * width + cols.end {
-            let v = plane[i];
-            #[allow(clippy::eq_op)]
-            let is_nan = v != v;
-            if v > plane[best] || (is_nan && plane[best] == plane[best]) {
-                best = i;
-            }
-        }
-    }
-    best
+/// The input rows under every output row and the input columns under
+/// every output column, padding left out; worked out once per call.
+struct Spans {
+    rows: Vec<Range<usize>>,
+    cols: Vec<Range<usize>>,
+    /// Input row length.
+    width: usize,
 }
 
-/// The number of cells an average divides by at output position `(r, q)`.
-fn divisor<E: Dtype>(win: &Window, r: usize, q: usize, count_include_pad: bool) -> E {
-    let count = if count_include_pad {
-        // Pool2dDims::new keeps every window inside the padded input.
-        win.taps()
-    } else {
-        win.span(0, r).len() * win.span(1, q).len()
-    };
-    E::from_usize(count).unwrap_or(E::ONE)
+impl Spans {
+    fn new(win: &Window) -> Self {
+        let [oh, ow] = win.out_size;
+        Spans {
+            rows: (0..oh).map(|r| win.span(0, r)).collect(),
+            cols: (0..ow).map(|q| win.span(1, q)).collect(),
+            width: win.in_size[1],
+        }
+    }
+
+    /// Every output cell's index with its input rows and columns.
+    fn cells(&self) -> impl Iterator<Item = (usize, &Range<usize>, &Range<usize>)> + '_ {
+        let ow = self.cols.len();
+        self.rows.iter().enumerate().flat_map(move |(r, rows)| {
+            self.cols
+                .iter()
+                .enumerate()
+                .map(move |(q, cols)| (r * ow + q, rows, cols))
+        })
+    }
+
+    /// The number of cells an average divides by.
+    fn divisor<E: Dtype>(
+        &self,
+        win: &Window,
+        rows: &Range<usize>,
+        cols: &Range<usize>,
+        count_include_pad: bool,
+    ) -> E {
+        let count = if count_include_pad {
+            // Pool2dDims::new keeps every window inside the padded input.
+            win.taps()
+        } else {
+            rows.len() * cols.len()
+        };
+        E::from_usize(count).unwrap_or(E::ONE)
+    }
+}
+
+/// The largest value under a window and its index in the plane: the first
+/// one in row-major order, NaN winning as in PyTorch. The window always
+/// holds at least one real cell (checked in `Pool2dDims::new`).
+fn window_max<E: Dtype>(
+    plane: &[E],
+    width: usize,
+    rows: &Range<usize>,
+    cols: &Range<usize>,
+) -> (E, usize) {
+    let mut best_at = rows.start * width + cols.start;
+    let mut best = plane[best_at];
+    for row in rows.clone() {
+        let start = row * width + cols.start;
+        for (at, &v) in (start..).zip(&plane[start..row * width + cols.end]) {
+            // Non-short-circuit `|` and selects rather than branches: with
+            // random data the branch would be mispredicted often.
+            let better = (v > best) | (is_nan(v) & !is_nan(best));
+            best = if better { v } else { best };
+            best_at = if better { at } else { best_at };
+        }
+    }
+    (best, best_at)
+}
+
+/// Whether `v` is NaN, the one value not equal to itself.
+#[allow(clippy::eq_op)]
+fn is_nan<E: Dtype>(v: E) -> bool {
+    v != v
 }
 
 /// What the CPU max pooling keeps for its backward pass.
@@ -72,30 +121,32 @@ fn max_forward<E: Dtype>(
     save: bool,
 ) -> Result<(Image<E, Cpu>, SavedWinners), CpuError> {
     let win = window(dims);
+    let spans = Spans::new(&win);
     let (x, strides) = read(x);
-    let [_, ow] = win.out_size;
 
     let planes = dims.batch * dims.channels;
     let mut out = vec![E::default(); planes * win.out_len()];
     let mut winners = vec![0u32; if save { out.len() } else { 0 }];
-    let run = |(out, plane): (&mut [E], &[E]), mut winners: Option<&mut [u32]>| {
-        for (i, y) in out.iter_mut().enumerate() {
-            let best = argmax(&win, plane, i / ow, i % ow);
-            *y = plane[best];
+    let pool = |(out, plane): (&mut [E], &[E]), mut winners: Option<&mut [u32]>| {
+        for (i, rows, cols) in spans.cells() {
+            let (best, at) = window_max(plane, spans.width, rows, cols);
+            out[i] = best;
             if let Some(winners) = winners.as_deref_mut() {
                 // Pool2dDims::new keeps a plane under 2^32 cells.
-                winners[i] = best as u32;
+                winners[i] = at as u32;
             }
         }
     };
     if win.out_len() > 0 && win.in_len() > 0 {
-        let pairs = out.par_chunks_mut(win.out_len()).zip(x.par_chunks(win.in_len()));
+        let pairs = out
+            .par_chunks_mut(win.out_len())
+            .zip(x.par_chunks(win.in_len()));
         if save {
             pairs
                 .zip(winners.par_chunks_mut(win.out_len()))
-                .for_each(|(pair, winners)| run(pair, Some(winners)));
+                .for_each(|(pair, winners)| pool(pair, Some(winners)));
         } else {
-            pairs.for_each(|pair| run(pair, None));
+            pairs.for_each(|pair| pool(pair, None));
         }
     }
 
@@ -103,15 +154,9 @@ fn max_forward<E: Dtype>(
     Ok((out, SavedWinners { winners, strides }))
 }
 
-fn max_backward<E: Dtype>(
-    dims: &Pool2dDims,
-    saved: SavedWinners,
-    grad_x: &mut [E],
-    grad_y: &[E],
-) {
+fn max_backward<E: Dtype>(dims: &Pool2dDims, saved: SavedWinners, grad_x: &mut [E], grad_y: &[E]) {
     let win = window(dims);
-    let x_shape = [dims.batch, dims.channels, dims.in_size[0], dims.in_size[1]];
-    let mut sink = GradSink::new(grad_x, x_shape, saved.strides);
+    let mut sink = GradSink::new(grad_x, in_shape(dims), saved.strides);
 
     if win.out_len() > 0 && win.in_len() > 0 {
         sink.values()
@@ -119,8 +164,8 @@ fn max_backward<E: Dtype>(
             .zip(grad_y.par_chunks(win.out_len()))
             .zip(saved.winners.par_chunks(win.out_len()))
             .for_each(|((grad_plane, grad_out), winners)| {
-                for (&g, &best) in grad_out.iter().zip(winners) {
-                    grad_plane[best as usize] += g;
+                for (&g, &at) in grad_out.iter().zip(winners) {
+                    grad_plane[at as usize] += g;
                 }
             });
     }
@@ -134,25 +179,22 @@ fn avg_forward<E: Dtype>(
     count_include_pad: bool,
 ) -> Result<(Image<E, Cpu>, SavedLayout), CpuError> {
     let win = window(dims);
+    let spans = Spans::new(&win);
     let (x, strides) = read(x);
-    let [_, ow] = win.out_size;
-    let width = win.in_size[1];
 
     let mut out = vec![E::default(); dims.batch * dims.channels * win.out_len()];
     if win.out_len() > 0 && win.in_len() > 0 {
         out.par_chunks_mut(win.out_len())
             .zip(x.par_chunks(win.in_len()))
             .for_each(|(out, plane)| {
-                for (i, y) in out.iter_mut().enumerate() {
-                    let (r, q) = (i / ow, i % ow);
-                    let cols = win.span(1, q);
+                for (i, rows, cols) in spans.cells() {
                     let mut sum = E::default();
-                    for row in win.span(0, r) {
-                        for &v in &plane[row * width..][cols.clone()] {
+                    for row in rows.clone() {
+                        for &v in &plane[row * spans.width..][cols.clone()] {
                             sum += v;
                         }
                     }
-                    *y = sum / divisor(&win, r, q, count_include_pad);
+                    out[i] = sum / spans.divisor(&win, rows, cols, count_include_pad);
                 }
             });
     }
@@ -169,22 +211,19 @@ fn avg_backward<E: Dtype>(
     grad_y: &[E],
 ) {
     let win = window(dims);
-    let x_shape = [dims.batch, dims.channels, dims.in_size[0], dims.in_size[1]];
-    let mut sink = GradSink::new(grad_x, x_shape, saved.strides);
-    let [_, ow] = win.out_size;
-    let width = win.in_size[1];
+    let spans = Spans::new(&win);
+    let mut sink = GradSink::new(grad_x, in_shape(dims), saved.strides);
 
     if win.out_len() > 0 && win.in_len() > 0 {
         sink.values()
             .par_chunks_mut(win.in_len())
             .zip(grad_y.par_chunks(win.out_len()))
             .for_each(|(grad_plane, grad_out)| {
-                for (i, &g) in grad_out.iter().enumerate() {
-                    let (r, q) = (i / ow, i % ow);
-                    let share = g / divisor(&win, r, q, count_include_pad);
-                    let cols = win.span(1, q);
-                    for row in win.span(0, r) {
-                        for cell in &mut grad_plane[row * width..][cols.clone()] {
+                for (i, rows, cols) in spans.cells() {
+                    let count = spans.divisor(&win, rows, cols, count_include_pad);
+                    let share = grad_out[i] / count;
+                    for row in rows.clone() {
+                        for cell in &mut grad_plane[row * spans.width..][cols.clone()] {
                             *cell += share;
                         }
                     }
@@ -192,6 +231,12 @@ fn avg_backward<E: Dtype>(
             });
     }
     sink.finish();
+}
+
+/// The input shape `[n, c, h, w]`.
+fn in_shape(dims: &Pool2dDims) -> [usize; 4] {
+    let [h, w] = dims.in_size;
+    [dims.batch, dims.channels, h, w]
 }
 
 macro_rules! cpu_pool_kernel {

@@ -50,7 +50,11 @@ impl Window {
         let (len, stride, pad) = (self.in_size[axis], self.stride[axis], self.pad[axis]);
 
         // The input index is o * stride + k - pad; keep 0 <= it < len.
-        let first = if pad > k { (pad - k).div_ceil(stride) } else { 0 };
+        let first = if pad > k {
+            (pad - k).div_ceil(stride)
+        } else {
+            0
+        };
         let end = if len + pad > k {
             (len + pad - k - 1) / stride + 1
         } else {
@@ -166,9 +170,13 @@ pub(super) fn im2col<E: Dtype>(win: &Window, images: &[&[E]], col: &mut [E], par
     };
     let rows_per_channel = win.taps() * row_stride;
     if parallel {
-        col.par_chunks_mut(rows_per_channel).enumerate().for_each(channel);
+        col.par_chunks_mut(rows_per_channel)
+            .enumerate()
+            .for_each(channel);
     } else {
-        col.chunks_mut(rows_per_channel).enumerate().for_each(channel);
+        col.chunks_mut(rows_per_channel)
+            .enumerate()
+            .for_each(channel);
     }
 }
 
@@ -180,7 +188,9 @@ pub(super) fn col2im<E: Dtype>(win: &Window, col: &[E], grads: &mut [&mut [E]], 
     let rows_per_channel = win.taps() * row_stride;
     if !parallel {
         for (i, grad) in grads.iter_mut().enumerate() {
-            let channels = grad.chunks_mut(win.in_len()).zip(col.chunks(rows_per_channel));
+            let channels = grad
+                .chunks_mut(win.in_len())
+                .zip(col.chunks(rows_per_channel));
             for (x, rows) in channels {
                 col2im_channel(win, &rows[i * win.out_len()..], row_stride, x);
             }
