@@ -8,12 +8,18 @@ PyTorch on two threads, and prints a table:
     shape | ours fwd ms | torch fwd ms | ratio | ours bwd ms | torch bwd ms | ratio
 
 A ratio above 1 means ours is slower. Backward is the input and weight
-gradients together in both (no bias, as in ResNet). Each figure is the
-best of --reps runs after one warm-up run: on a shared machine the slower
-runs mostly measure the neighbours.
+gradients together in both (no bias, as in ResNet), with the forward pass
+outside the timed part. Wall-clock figures are the best of --reps runs
+after one warm-up run: on a shared machine the slower runs mostly measure
+the neighbours.
+
+With --cpu the table holds processor milliseconds per run instead (all
+threads, averaged over the runs), which a busy machine disturbs much less.
+PyTorch then runs with OMP_WAIT_POLICY=PASSIVE so that its idle threads do
+not spin and count as work.
 
 Usage: python bench/conv_torch.py [--reps 5] [--batch 8] [--only TEXT]
-                                  [--repo PATH] [--ours-json FILE]
+                                  [--cpu] [--repo PATH] [--ours-json FILE]
 (--only keeps the shapes whose name contains TEXT.)
 """
 
@@ -23,9 +29,6 @@ import os
 import subprocess
 import sys
 import time
-
-import torch
-import torch.nn.functional as F
 
 # name, input (c, h, w), output channels, kernel, stride, padding; the names
 # match those conv_timing prints.
@@ -59,18 +62,27 @@ def ours(repo, reps, batch, only, json_file):
     return {row["shape"]: row for row in rows}
 
 
-def best_ms(fn, reps):
-    fn()  # warm-up
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1e3)
-    return min(times)
+def measure(setup, run, reps):
+    """Best wall-clock ms and mean processor ms of `run` over `reps` runs
+    after one warm-up; `setup` runs untimed before each."""
+    walls, cpus = [], []
+    for rep in range(reps + 1):
+        state = setup()
+        wall, cpu = time.perf_counter(), time.process_time()
+        run(state)
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        if rep > 0:
+            walls.append(wall * 1e3)
+            cpus.append(cpu * 1e3)
+    return min(walls), sum(cpus) / len(cpus)
 
 
 def torch_times(reps, batch, only):
-    """PyTorch's forward and backward milliseconds by shape name."""
+    """PyTorch's (forward, backward) timings by shape name, each a pair of
+    best wall-clock ms and mean processor ms."""
+    import torch
+    import torch.nn.functional as F
+
     torch.set_num_threads(2)
     times = {}
     for name, (c, h, w), out, k, stride, pad in LAYERS:
@@ -78,31 +90,24 @@ def torch_times(reps, batch, only):
             continue
         x = torch.randn(batch, c, h, w)
         weight = torch.randn(out, c, k, k)
-
-        def forward():
-            with torch.no_grad():
-                F.conv2d(x, weight, stride=stride, padding=pad)
-
         xg = x.clone().requires_grad_()
         wg = weight.clone().requires_grad_()
         grad_out = torch.randn_like(F.conv2d(x, weight, stride=stride, padding=pad))
-        state = {}
 
-        def backward():
-            # The forward runs outside the timed part, as in conv_timing.
-            torch.autograd.grad(state["y"], (xg, wg), grad_out)
+        def forward(_):
+            with torch.no_grad():
+                F.conv2d(x, weight, stride=stride, padding=pad)
 
-        def timed_backward():
-            times_ms = []
-            for rep in range(reps + 1):
-                state["y"] = F.conv2d(xg, wg, stride=stride, padding=pad)
-                start = time.perf_counter()
-                backward()
-                if rep > 0:
-                    times_ms.append((time.perf_counter() - start) * 1e3)
-            return min(times_ms)
+        def forward_graph():
+            return F.conv2d(xg, wg, stride=stride, padding=pad)
 
-        times[name] = (best_ms(forward, reps), timed_backward())
+        def backward(y):
+            torch.autograd.grad(y, (xg, wg), grad_out)
+
+        times[name] = (
+            measure(lambda: None, forward, reps),
+            measure(forward_graph, backward, reps),
+        )
     return times
 
 
@@ -112,28 +117,39 @@ def main():
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--only", help="keep shapes whose name contains this")
+    parser.add_argument("--cpu", action="store_true", help="compare processor time")
     parser.add_argument("--repo", default=os.path.dirname(here))
     parser.add_argument("--ours-json", help="read our timings from this file")
     args = parser.parse_args()
+    if args.cpu:
+        # Must be set before PyTorch starts its OpenMP threads.
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
 
     mine = ours(args.repo, args.reps, args.batch, args.only, args.ours_json)
     theirs = torch_times(args.reps, args.batch, args.only)
 
-    header = ("shape", "ours fwd ms", "torch fwd ms", "ratio",
-              "ours bwd ms", "torch bwd ms", "ratio")
+    import torch
+
+    what = "mean processor ms (all threads)" if args.cpu else "best wall-clock ms"
     print(f"batch {args.batch}, torch {torch.__version__} on "
-          f"{torch.get_num_threads()} threads, best of {args.reps}")
+          f"{torch.get_num_threads()} threads, {what} of {args.reps} runs")
+    unit = "cpu ms" if args.cpu else "ms"
+    header = ("shape", f"ours fwd {unit}", f"torch fwd {unit}", "ratio",
+              f"ours bwd {unit}", f"torch bwd {unit}", "ratio")
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
+    pick = 1 if args.cpu else 0
+    suffix = "_cpu_ms" if args.cpu else "_ms"
     for name, *_ in LAYERS:
         if name not in theirs:
             continue
-        tf, tb = theirs[name]
+        tf, tb = theirs[name][0][pick], theirs[name][1][pick]
         row = mine.get(name)
-        if row is None:
+        of = row.get("fwd" + suffix) if row else None
+        ob = row.get("bwd" + suffix) if row else None
+        if of is None or ob is None:
             print(f"| {name} | - | {tf:.2f} | - | - | {tb:.2f} | - |")
             continue
-        of, ob = row["fwd_ms"], row["bwd_ms"]
         print(f"| {name} | {of:.2f} | {tf:.2f} | {of / tf:.2f} "
               f"| {ob:.2f} | {tb:.2f} | {ob / tb:.2f} |")
 

@@ -1,5 +1,10 @@
 //! Times the CPU convolution on the ResNet-50 layer shapes and prints one
-//! JSON object per shape: `{"shape": ..., "fwd_ms": ..., "bwd_ms": ...}`.
+//! JSON object per shape: `{"shape": ..., "fwd_ms": ..., "bwd_ms": ...,
+//! "fwd_cpu_ms": ..., "bwd_cpu_ms": ...}`.
+//!
+//! The `_cpu_ms` figures are the processor time of all threads per run,
+//! averaged over the runs (Linux only, else `null`): on a shared machine
+//! they move much less than the wall-clock figures.
 //!
 //! `cargo run --release -p resnet-core --example conv_timing -- [reps]
 //! [batch] [filter]` (defaults 5 and 8; `filter` keeps the shapes whose
@@ -7,7 +12,7 @@
 //! warm-up run; the backward figure is the kernel alone (input and weight
 //! gradients), as `bench/conv_torch.py` measures PyTorch's.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use dfdx::prelude::*;
 use resnet_core::ops::conv::{Conv2dDims, ConvKernel};
@@ -30,6 +35,32 @@ const LAYERS: [Layer; 9] = [
     ("1x1 14x14 256->1024", [256, 14, 14], 1024, 1, 1, 0),
     ("1x1 7x7 512->2048", [512, 7, 7], 2048, 1, 1, 0),
 ];
+
+/// Processor time used so far by all threads of this process, from
+/// `/proc/self/task/*/schedstat` (nanoseconds on the CPU first); `None`
+/// where that does not exist.
+fn cpu_time() -> Option<Duration> {
+    let mut total = 0u64;
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+        total += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(Duration::from_nanos(total))
+}
+
+/// Milliseconds between two readings of [`cpu_time`].
+fn cpu_ms(start: Option<Duration>, end: Option<Duration>) -> Option<f64> {
+    Some(end?.checked_sub(start?)?.as_secs_f64() * 1e3)
+}
+
+/// The average of `times`, or `null` when a reading failed.
+fn mean_json(times: &[Option<f64>]) -> String {
+    let sum: Option<f64> = times.iter().copied().sum();
+    match sum {
+        Some(sum) if !times.is_empty() => format!("{:.3}", sum / times.len() as f64),
+        _ => "null".into(),
+    }
+}
 
 /// The fastest run: on a shared machine the other figures mostly measure
 /// the neighbours.
@@ -68,33 +99,38 @@ fn main() {
         let weight = dev.sample_normal_like(&(out, c, k, k));
         let grad_out = dev.sample_normal_like(&dims.out_shape()).as_vec();
 
-        let mut fwd = Vec::new();
-        let mut bwd = Vec::new();
+        let (mut fwd, mut bwd, mut fwd_cpu, mut bwd_cpu) = (vec![], vec![], vec![], vec![]);
         for rep in 0..=reps {
-            let start = Instant::now();
+            let (start, cpu) = (Instant::now(), cpu_time());
             let (_, saved) = dev.conv2d_forward(&dims, &x, &weight, None, true).unwrap();
             let fwd_ms = start.elapsed().as_secs_f64() * 1e3;
+            let fwd_cpu_ms = cpu_ms(cpu, cpu_time());
 
             let mut grad_x = dev.try_alloc_len(batch * c * h * w).unwrap();
             let mut grad_w = dev.try_alloc_len(out * c * k * k).unwrap();
             let mut gy = dev.try_alloc_len(grad_out.len()).unwrap();
             gy.copy_from_slice(&grad_out);
-            let start = Instant::now();
+            let (start, cpu) = (Instant::now(), cpu_time());
             dev.conv2d_backward(&dims, saved, &mut grad_x, &weight, &mut grad_w, None, &gy)
                 .unwrap();
             let bwd_ms = start.elapsed().as_secs_f64() * 1e3;
+            let bwd_cpu_ms = cpu_ms(cpu, cpu_time());
 
             // The first run warms caches and the allocator.
             if rep > 0 {
                 fwd.push(fwd_ms);
                 bwd.push(bwd_ms);
+                fwd_cpu.push(fwd_cpu_ms);
+                bwd_cpu.push(bwd_cpu_ms);
             }
         }
         println!(
-            "{{\"shape\": \"{}\", \"batch\": {batch}, \"fwd_ms\": {:.3}, \"bwd_ms\": {:.3}}}",
-            name,
+            "{{\"shape\": \"{name}\", \"batch\": {batch}, \"fwd_ms\": {:.3}, \"bwd_ms\": {:.3}, \
+             \"fwd_cpu_ms\": {}, \"bwd_cpu_ms\": {}}}",
             best(fwd),
-            best(bwd)
+            best(bwd),
+            mean_json(&fwd_cpu),
+            mean_json(&bwd_cpu),
         );
     }
 }

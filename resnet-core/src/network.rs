@@ -101,6 +101,12 @@ impl<E: Dtype, D: Backend<E>> Network<E, D> {
         &self.plan
     }
 
+    /// The MATLAB-style analysis of the network: counts of layers,
+    /// connections, learnables and states, and the per-layer table.
+    pub fn summary(&self) -> resnet_spec::Summary {
+        resnet_spec::Summary::from_plan(&self.plan)
+    }
+
     /// The device the weights live on.
     pub fn device(&self) -> &D {
         &self.device

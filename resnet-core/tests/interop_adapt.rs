@@ -5,9 +5,7 @@ mod interop_support;
 
 use dfdx::prelude::*;
 use interop_support::*;
-use resnet_core::interop::{
-    adapt_input_channels, import_state_dict, ImportError, ImportOptions,
-};
+use resnet_core::interop::{adapt_input_channels, import_state_dict, ImportError, ImportOptions};
 use resnet_core::spec::Summary;
 use resnet_core::weights::{network_tensors, HostTensor};
 use resnet_core::Network;
@@ -76,7 +74,10 @@ fn gray_batch(channels: usize) -> Tensor<(usize, usize, usize, usize), f32, Cpu>
 
 fn relative_gap(a: &[f32], b: &[f32]) -> f64 {
     let scale = b.iter().fold(0.0f64, |m, v| m.max(v.abs() as f64));
-    let gap = a.iter().zip(b).fold(0.0f64, |m, (x, y)| m.max((x - y).abs() as f64));
+    let gap = a
+        .iter()
+        .zip(b)
+        .fold(0.0f64, |m, (x, y)| m.max((x - y).abs() as f64));
     gap / scale
 }
 
@@ -118,7 +119,9 @@ fn a06_adapted_networks_compute_what_the_rgb_network_computes_on_gray() {
     let ours = &network_tensors(&mut one).unwrap()["conv1.weight"];
     for (i, got) in ours.values.iter().enumerate().step_by(97) {
         let (o, k) = (i / 49, i % 49);
-        let sum: f64 = (0..3).map(|c| rgb_kernels[(o * 3 + c) * 49 + k] as f64).sum();
+        let sum: f64 = (0..3)
+            .map(|c| rgb_kernels[(o * 3 + c) * 49 + k] as f64)
+            .sum();
         assert_eq!(*got, sum as f32, "conv1.weight[{i}]");
     }
 
@@ -128,7 +131,9 @@ fn a06_adapted_networks_compute_what_the_rgb_network_computes_on_gray() {
 
 #[test]
 fn channel_mismatch_without_the_option_names_conv1_and_the_option() {
-    let err = imported(1, &ImportOptions::default()).err().expect("a mismatch");
+    let err = imported(1, &ImportOptions::default())
+        .err()
+        .expect("a mismatch");
     let ImportError::Mismatch { mismatch, .. } = &err else {
         panic!("{err}")
     };

@@ -57,9 +57,15 @@ fn exported_resnet18_round_trips_bit_for_bit_with_torchvision_entries() {
     for (name, tensor) in &before {
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         assert_eq!(tensor.shape, after[name].shape, "{name}");
-        assert!(bits(&tensor.values) == bits(&after[name].values), "{name} changed");
+        assert!(
+            bits(&tensor.values) == bits(&after[name].values),
+            "{name} changed"
+        );
         // And both hold the formula's values, as the torchvision file did.
-        assert!(bits(&tensor.values) == bits(&formula(name, &tensor.shape)), "{name}");
+        assert!(
+            bits(&tensor.values) == bits(&formula(name, &tensor.shape)),
+            "{name}"
+        );
     }
 
     let bytes = std::fs::read(&path).unwrap();

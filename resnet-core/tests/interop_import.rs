@@ -32,7 +32,13 @@ fn torchvision_files_have_the_entry_counts_of_a05() {
         .collect();
     assert_eq!(bns.len(), 53, "batch norms");
     for bn in &bns {
-        for part in ["weight", "bias", "running_mean", "running_var", "num_batches_tracked"] {
+        for part in [
+            "weight",
+            "bias",
+            "running_mean",
+            "running_var",
+            "num_batches_tracked",
+        ] {
             let name = format!("{bn}.{part}");
             assert_eq!(count(&keys, |k| k.0 == name), 1, "{name}");
         }
@@ -70,7 +76,9 @@ fn torchvision_layout_networks_have_torchvision_names_and_shapes() {
 /// not show that values land in the right tensor.
 fn pattern(name: &str, shape: &[usize]) -> Vec<f32> {
     let n: usize = shape.iter().product();
-    let salt = name.bytes().fold(17u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32));
+    let salt = name
+        .bytes()
+        .fold(17u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32));
     (0..n as u32)
         .map(|i| {
             let bits = i.wrapping_mul(2_654_435_761).wrapping_add(salt);
@@ -108,11 +116,21 @@ fn a05_strict_import_lists_exactly_the_head_and_reinit_copies_the_rest() {
     let message = strict.unwrap_err().to_string();
     assert!(!message.contains('\n'), "{message}");
     assert!(!message.contains("num_batches_tracked"), "{message}");
-    for text in ["fc.weight", "[1000, 2048]", "[3, 2048]", "fc.bias", "[1000]", "[3]"] {
+    for text in [
+        "fc.weight",
+        "[1000, 2048]",
+        "[3, 2048]",
+        "fc.bias",
+        "[1000]",
+        "[3]",
+    ] {
         assert!(message.contains(text), "{text} in {message}");
     }
     assert!(message.contains("reinit_classifier"), "{message}");
-    assert!(!network.is_initialized(), "a failed import leaves the network alone");
+    assert!(
+        !network.is_initialized(),
+        "a failed import leaves the network alone"
+    );
 
     let options = ImportOptions {
         reinit_classifier: true,
@@ -122,7 +140,11 @@ fn a05_strict_import_lists_exactly_the_head_and_reinit_copies_the_rest() {
     assert_eq!(report.copied, 265);
     assert_eq!(report.ignored, 53);
     assert_eq!(report.changes.len(), 1);
-    assert!(report.changes[0].contains("[3, 2048]"), "{}", report.changes[0]);
+    assert!(
+        report.changes[0].contains("[3, 2048]"),
+        "{}",
+        report.changes[0]
+    );
 
     let tensors = network_tensors(&mut network).unwrap();
     let mut copied = 0;
@@ -133,7 +155,10 @@ fn a05_strict_import_lists_exactly_the_head_and_reinit_copies_the_rest() {
         let ours = &tensors[name];
         assert_eq!(&ours.shape, shape, "{name}");
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-        assert!(bits(&ours.values) == bits(&pattern(name, shape)), "{name} not bit for bit");
+        assert!(
+            bits(&ours.values) == bits(&pattern(name, shape)),
+            "{name} not bit for bit"
+        );
         copied += 1;
     }
     assert_eq!(copied, 265);
@@ -143,9 +168,18 @@ fn a05_strict_import_lists_exactly_the_head_and_reinit_copies_the_rest() {
     assert_eq!(tensors["fc.bias"].shape, vec![3]);
     assert!(tensors["fc.bias"].values.iter().all(|v| *v == 0.0));
     let n = weight.values.len() as f64;
-    let std = (weight.values.iter().map(|v| (*v as f64).powi(2)).sum::<f64>() / n).sqrt();
+    let std = (weight
+        .values
+        .iter()
+        .map(|v| (*v as f64).powi(2))
+        .sum::<f64>()
+        / n)
+        .sqrt();
     let he = (2.0f64 / 2048.0).sqrt();
-    assert!((std / he - 1.0).abs() < 0.05, "He init std {std}, expected about {he}");
+    assert!(
+        (std / he - 1.0).abs() < 0.05,
+        "He init std {std}, expected about {he}"
+    );
 
     assert_eq!(Summary::new(&spec).unwrap().parameters, 23_514_179);
     assert!(network.is_initialized());
@@ -195,7 +229,10 @@ fn truncated_file_says_truncated() {
 
     let err = import_file(&mut network, &path, &ImportOptions::default()).unwrap_err();
     let message = err.to_string();
-    assert!(matches!(err, ImportError::File(WeightsError::Content { .. })), "{message}");
+    assert!(
+        matches!(err, ImportError::File(WeightsError::Content { .. })),
+        "{message}"
+    );
     assert!(message.contains("small.safetensors"), "{message}");
     assert!(message.contains("the file is truncated"), "{message}");
     assert!(message.contains("bytes of tensor data"), "{message}");
@@ -214,8 +251,14 @@ fn integer_weights_are_refused_with_their_names() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("int.safetensors");
     let entries = vec![
-        ("conv1.weight".to_string(), Entry::I32(vec![2, 2], vec![1, 2, 3, 4])),
-        ("bn1.num_batches_tracked".to_string(), Entry::I64(vec![], vec![7])),
+        (
+            "conv1.weight".to_string(),
+            Entry::I32(vec![2, 2], vec![1, 2, 3, 4]),
+        ),
+        (
+            "bn1.num_batches_tracked".to_string(),
+            Entry::I64(vec![], vec![7]),
+        ),
         ("fc.bias".to_string(), Entry::F32(vec![2], vec![0.5, 0.25])),
     ];
     write_file(&path, entries);
@@ -223,7 +266,10 @@ fn integer_weights_are_refused_with_their_names() {
 
     let err = import_file(&mut network, &path, &ImportOptions::default()).unwrap_err();
     let message = err.to_string();
-    assert!(matches!(err, ImportError::File(WeightsError::Content { .. })), "{message}");
+    assert!(
+        matches!(err, ImportError::File(WeightsError::Content { .. })),
+        "{message}"
+    );
     assert!(message.contains("conv1.weight I32"), "{message}");
     assert!(message.contains("F32, F64, F16 or BF16"), "{message}");
     assert!(!message.contains("num_batches_tracked"), "{message}");
@@ -234,9 +280,21 @@ fn files_of_other_formats_are_named_for_what_they_are() {
     let dir = tempfile::tempdir().unwrap();
     let (_, mut network) = small_file(dir.path());
     let cases: [(&str, &[u8], &str); 4] = [
-        ("model.pt", b"PK\x03\x04\x14\x00\x00\x00\x08\x00archive/data.pkl", "zip archive"),
-        ("old.pth", b"\x80\x02\x8a\x0alz\xfc\x9cF\xf9 j\xa8", "pickle"),
-        ("notes.txt", b"these are not weights, just some words", "header of"),
+        (
+            "model.pt",
+            b"PK\x03\x04\x14\x00\x00\x00\x08\x00archive/data.pkl",
+            "zip archive",
+        ),
+        (
+            "old.pth",
+            b"\x80\x02\x8a\x0alz\xfc\x9cF\xf9 j\xa8",
+            "pickle",
+        ),
+        (
+            "notes.txt",
+            b"these are not weights, just some words",
+            "header of",
+        ),
         ("tiny.bin", b"abc", "fewer than the 8-byte header length"),
     ];
     for (name, bytes, expected) in cases {
@@ -244,7 +302,10 @@ fn files_of_other_formats_are_named_for_what_they_are() {
         std::fs::write(&path, bytes).unwrap();
         let err = import_file(&mut network, &path, &ImportOptions::default()).unwrap_err();
         let message = err.to_string();
-        assert!(matches!(err, ImportError::File(WeightsError::Format { .. })), "{message}");
+        assert!(
+            matches!(err, ImportError::File(WeightsError::Format { .. })),
+            "{message}"
+        );
         assert!(message.contains(name), "{message}");
         assert!(message.contains("is not a safetensors file"), "{message}");
         assert!(message.contains(expected), "{expected} in {message}");
@@ -254,7 +315,10 @@ fn files_of_other_formats_are_named_for_what_they_are() {
     let message = import_file(&mut network, &missing, &ImportOptions::default())
         .unwrap_err()
         .to_string();
-    assert!(message.contains("cannot read") && message.contains("absent"), "{message}");
+    assert!(
+        message.contains("cannot read") && message.contains("absent"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -269,7 +333,11 @@ fn wrong_architecture_is_one_line_naming_both() {
     let err = import_state_dict(&mut network, tensors, &ImportOptions::default()).unwrap_err();
     let message = err.to_string();
     assert!(!message.contains('\n'));
-    assert!(message.len() < 3000, "{} characters: {message}", message.len());
+    assert!(
+        message.len() < 3000,
+        "{} characters: {message}",
+        message.len()
+    );
     assert!(
         message.contains(
             "another architecture: the file has stacks [2, 2, 2, 2] of basic blocks, the \
@@ -277,7 +345,10 @@ fn wrong_architecture_is_one_line_naming_both() {
         ),
         "{message}"
     );
-    assert!(message.contains("and "), "long lists are cut short: {message}");
+    assert!(
+        message.contains("and "),
+        "long lists are cut short: {message}"
+    );
     let ImportError::Mismatch { mismatch, .. } = err else {
         unreachable!()
     };
@@ -287,5 +358,8 @@ fn wrong_architecture_is_one_line_naming_both() {
     let both = 267 - mismatch.missing.len();
     assert_eq!(102 - mismatch.unexpected.len(), both);
     assert!(mismatch.mis_shaped.iter().any(|m| m.name == "fc.weight"));
-    assert!(mismatch.missing.iter().any(|m| m.0 == "layer4.2.bn3.running_var"));
+    assert!(mismatch
+        .missing
+        .iter()
+        .any(|m| m.0 == "layer4.2.bn3.running_var"));
 }

@@ -119,7 +119,10 @@ where
         network.set_input_stats(identity(3)).unwrap();
         normalized_input(2, 64)
     };
-    let input: Vec<E> = values.into_iter().map(|v| E::from_f32(v).unwrap()).collect();
+    let input: Vec<E> = values
+        .into_iter()
+        .map(|v| E::from_f32(v).unwrap())
+        .collect();
     let x = dev.tensor_from_vec(input, (2usize, 3usize, 64usize, 64usize));
     let eval_logits = widen(network.forward(x.clone()).unwrap().as_vec());
     let Some(case) = case else {
@@ -177,15 +180,31 @@ fn check(what: &str, ours: &[f64], shape: &[usize], digest: &Value, tolerance: f
 }
 
 fn check_train(arch: &str, train: &TrainOutputs, torch: &Value) {
-    check(&format!("{arch} train logits"), &train.logits, &[2, 1000], &torch["train_logits"], LOGITS);
+    check(
+        &format!("{arch} train logits"),
+        &train.logits,
+        &[2, 1000],
+        &torch["train_logits"],
+        LOGITS,
+    );
     let loss = torch["loss"].as_f64().unwrap();
     let loss_error = (train.loss - loss).abs() / loss.abs();
     eprintln!("{arch} loss: {loss_error:.2e} relative");
-    assert!(loss_error <= LOGITS, "loss {} against torch's {loss}", train.loss);
+    assert!(
+        loss_error <= LOGITS,
+        "loss {} against torch's {loss}",
+        train.loss
+    );
 
     for (name, digest) in torch["running_stats"].as_object().unwrap() {
         let values = &train.stats[name];
-        check(&format!("{arch} {name}"), values, &[values.len()], digest, LOGITS);
+        check(
+            &format!("{arch} {name}"),
+            values,
+            &[values.len()],
+            digest,
+            LOGITS,
+        );
     }
     for (name, digest) in torch["grads"].as_object().unwrap() {
         let values = &train.grads[name];
@@ -195,7 +214,13 @@ fn check_train(arch: &str, train: &TrainOutputs, torch: &Value) {
             .iter()
             .map(|d| d.as_u64().unwrap() as usize)
             .collect();
-        check(&format!("{arch} grad {name}"), values, &shape, digest, GRADS);
+        check(
+            &format!("{arch} grad {name}"),
+            values,
+            &shape,
+            digest,
+            GRADS,
+        );
     }
 }
 
@@ -204,7 +229,13 @@ fn resnet18_matches_torchvision_in_float32() {
     let case = fixture("resnet18.json");
     let outputs = run::<f32>("resnet18", true, Input::Raw, Some(&case));
     let torch = &case["float32"];
-    check("resnet18 eval logits", &outputs.eval_logits, &[2, 1000], &torch["eval_logits"], LOGITS);
+    check(
+        "resnet18 eval logits",
+        &outputs.eval_logits,
+        &[2, 1000],
+        &torch["eval_logits"],
+        LOGITS,
+    );
     check_train("resnet18", outputs.train.as_ref().unwrap(), torch);
 }
 
@@ -213,7 +244,13 @@ fn resnet50_eval_matches_torchvision_in_float32() {
     let case = fixture("resnet50.json");
     let outputs = run::<f32>("resnet50", false, Input::Raw, None);
     let torch = &case["float32"];
-    check("resnet50 eval logits", &outputs.eval_logits, &[2, 1000], &torch["eval_logits"], LOGITS);
+    check(
+        "resnet50 eval logits",
+        &outputs.eval_logits,
+        &[2, 1000],
+        &torch["eval_logits"],
+        LOGITS,
+    );
 }
 
 #[test]
@@ -221,6 +258,12 @@ fn resnet50_train_matches_torchvision_in_float64() {
     let case = fixture("resnet50.json");
     let outputs = run::<f64>("resnet50", false, Input::Normalized, Some(&case));
     let torch = &case["float64"];
-    check("resnet50 f64 eval logits", &outputs.eval_logits, &[2, 1000], &torch["eval_logits"], LOGITS);
+    check(
+        "resnet50 f64 eval logits",
+        &outputs.eval_logits,
+        &[2, 1000],
+        &torch["eval_logits"],
+        LOGITS,
+    );
     check_train("resnet50 f64", outputs.train.as_ref().unwrap(), torch);
 }

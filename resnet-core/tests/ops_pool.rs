@@ -216,7 +216,7 @@ fn check_case(case: &Case, kind: Kind) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(48))]
+    #![proptest_config(ProptestConfig::with_cases(64))]
 
     #[test]
     fn max_pool_matches_the_direct_loops(case in cases()) {

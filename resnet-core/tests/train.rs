@@ -186,3 +186,16 @@ fn a_wrong_channel_count_is_named_at_run_time() {
     let err = net.forward(x).unwrap_err().to_string();
     assert!(err.contains("expected 1 channel, got 3"), "{err}");
 }
+
+#[test]
+fn a_network_summarizes_itself_like_matlab() {
+    let dev = Cpu::default();
+    let net = Network::<f32, Cpu>::new(&Spec::new([224, 224, 3], 10), &dev).unwrap();
+    let summary = net.summary();
+    assert_eq!(summary.layers, 176);
+    assert_eq!(summary.connections, 191);
+    assert_eq!(summary.learnables, 214);
+    assert_eq!(summary.states, 106);
+    assert_eq!(summary.parameters, 23_555_082);
+    assert_eq!(summary.final_activation, [7, 7, 2048]);
+}

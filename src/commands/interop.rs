@@ -52,7 +52,7 @@ pub struct ImportArgs {
     #[arg(long, value_name = "FILE")]
     pub class_names: Option<PathBuf>,
 
-    /// Seed of a re-created classifier [default: 0]
+    /// Seed of a re-created classifier
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub seed: u64,
 }

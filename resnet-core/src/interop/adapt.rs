@@ -64,7 +64,9 @@ pub fn describe_adaptation(have: usize, channels: usize) -> String {
     if channels == 1 {
         return format!("the sum of the {have} input kernels");
     }
-    let pattern: Vec<String> = (0..channels.min(6)).map(|c| channel_name(c % have, have)).collect();
+    let pattern: Vec<String> = (0..channels.min(6))
+        .map(|c| channel_name(c % have, have))
+        .collect();
     let more = if channels > 6 { ", ..." } else { "" };
     format!(
         "kernels repeated as [{}{more}] and scaled by {have}/{channels}",

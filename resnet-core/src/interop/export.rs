@@ -106,7 +106,10 @@ fn serialize(
     let mut views = Vec::with_capacity(floats.len() + counters.len());
     for (name, bytes, shape) in &floats {
         let view = TensorView::new(SafeDtype::F32, shape.to_vec(), bytes);
-        views.push((name.to_string(), view.map_err(|e| format!("{name}: {e:?}"))?));
+        views.push((
+            name.to_string(),
+            view.map_err(|e| format!("{name}: {e:?}"))?,
+        ));
     }
     for name in counters {
         let view = TensorView::new(SafeDtype::I64, vec![], &counter_bytes);

@@ -22,8 +22,9 @@ pub const BATCH_COUNTER: &str = "num_batches_tracked";
 pub struct StateDict {
     /// Every entry, batch counters included (their value widened to f32).
     pub tensors: HashMap<String, HostTensor>,
-    /// How many entries were stored in each floating-point dtype other
-    /// than F32 (and so were converted), e.g. `{"F16": 267}`.
+    /// How many weights were stored in each floating-point dtype other
+    /// than F32 (and so were converted), e.g. `{"F16": 267}`; batch
+    /// counters are not counted.
     pub converted: BTreeMap<String, usize>,
     /// The file's own metadata (`{"format": "pt"}` for files that
     /// `safetensors.torch.save_file` wrote).
@@ -77,7 +78,7 @@ pub fn read_state_dict(path: &Path) -> Result<StateDict, WeightsError> {
             not_float.push(format!("{name} {:?}", view.dtype()));
             continue;
         };
-        if view.dtype() != SafeDtype::F32 {
+        if view.dtype() != SafeDtype::F32 && !name.ends_with(BATCH_COUNTER) {
             *converted.entry(format!("{:?}", view.dtype())).or_insert(0) += 1;
         }
         let shape = view.shape().to_vec();
@@ -124,7 +125,12 @@ fn counter_value(view: &TensorView) -> Option<Vec<f32>> {
 
 /// Lists up to `shown` items, then how many more there are.
 pub(crate) fn abbreviate(items: &[String], shown: usize) -> String {
-    let mut text = items.iter().take(shown).cloned().collect::<Vec<_>>().join(", ");
+    let mut text = items
+        .iter()
+        .take(shown)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
     if items.len() > shown {
         text.push_str(&format!(" and {} more", items.len() - shown));
     }
@@ -165,20 +171,19 @@ fn explain(bytes: &[u8], error: SafeTensorError) -> String {
             "its header is not UTF-8 text".to_string()
         }
         SafeTensorError::InvalidHeaderDeserialization => {
-            "its header is not the JSON table of tensors a safetensors file starts with"
-                .to_string()
+            "its header is not the JSON table a safetensors file starts with".to_string()
         }
         SafeTensorError::MetadataIncompleteBuffer => {
             let header = usize::try_from(declared).unwrap_or(usize::MAX);
             let held = after.saturating_sub(header);
             match data_length(bytes, header) {
                 Some(needed) if needed > held => format!(
-                    "the file is truncated: its header describes {needed} bytes of tensor data, the \
-                     file holds {held}"
+                    "the file is truncated: its header describes {needed} bytes of tensor \
+                     data, the file holds {held}"
                 ),
-                Some(needed) => format!(
-                    "its header describes {needed} bytes of tensor data, but {held} follow"
-                ),
+                Some(needed) => {
+                    format!("its header describes {needed} bytes of data, but {held} follow")
+                }
                 None => "its tensor data does not match its header".to_string(),
             }
         }

@@ -92,24 +92,43 @@ impl fmt::Display for Mismatch {
         let total = self.missing.len() + self.unexpected.len() + self.mis_shaped.len();
         let shown = if total <= 24 { 8 } else { 3 };
         let named = |list: &[(String, Vec<usize>)]| -> Vec<String> {
-            list.iter().map(|(name, shape)| format!("{name} {shape:?}")).collect()
+            list.iter()
+                .map(|(name, shape)| format!("{name} {shape:?}"))
+                .collect()
         };
         let mut parts = Vec::new();
         if !self.mis_shaped.is_empty() {
             let items: Vec<String> = self
                 .mis_shaped
                 .iter()
-                .map(|m| format!("{} is {:?} in the file, {:?} in the network", m.name, m.file, m.network))
+                .map(|m| {
+                    format!(
+                        "{} is {:?} in the file, {:?} in the network",
+                        m.name, m.file, m.network
+                    )
+                })
                 .collect();
-            parts.push(format!("{} mis-shaped: {}", items.len(), abbreviate(&items, shown)));
+            parts.push(format!(
+                "{} mis-shaped: {}",
+                items.len(),
+                abbreviate(&items, shown)
+            ));
         }
         if !self.missing.is_empty() {
             let items = named(&self.missing);
-            parts.push(format!("{} missing from the file: {}", items.len(), abbreviate(&items, shown)));
+            parts.push(format!(
+                "{} missing from the file: {}",
+                items.len(),
+                abbreviate(&items, shown)
+            ));
         }
         if !self.unexpected.is_empty() {
             let items = named(&self.unexpected);
-            parts.push(format!("{} unexpected: {}", items.len(), abbreviate(&items, shown)));
+            parts.push(format!(
+                "{} unexpected: {}",
+                items.len(),
+                abbreviate(&items, shown)
+            ));
         }
         if let Some(architecture) = &self.architecture {
             write!(f, "another architecture: {architecture}; ")?;
@@ -131,7 +150,10 @@ pub enum ImportError {
     /// The file's entries do not fit the network; `file` names the file
     /// (or says "the state dict" for tensors that came from memory).
     #[error("{file} does not fit the network: {mismatch}")]
-    Mismatch { file: String, mismatch: Mismatch },
+    Mismatch {
+        file: String,
+        mismatch: Box<Mismatch>,
+    },
     /// The network refused a tensor (should not happen after the checks).
     #[error(transparent)]
     Network(#[from] crate::Error),
@@ -150,7 +172,8 @@ pub fn network_shapes<E: Dtype, D: Backend<E>>(
             _kind: TensorKind,
             tensor: &mut Tensor<S, E, D>,
         ) -> Result<(), crate::Error> {
-            self.0.push((name.to_string(), tensor.shape().concrete().into()));
+            self.0
+                .push((name.to_string(), tensor.shape().concrete().into()));
             Ok(())
         }
     }
@@ -173,7 +196,10 @@ pub fn import_file<E: Dtype, D: Backend<E>>(
 ) -> Result<ImportReport, ImportError> {
     let file = read_state_dict(path)?;
     for (dtype, count) in &file.converted {
-        log::info!("{}: converted {count} tensors from {dtype} to f32", path.display());
+        log::info!(
+            "{}: converted {count} tensors from {dtype} to f32",
+            path.display()
+        );
     }
     let report = import_state_dict(network, file.tensors, options).map_err(|e| match e {
         ImportError::Mismatch { mismatch, .. } => ImportError::Mismatch {
@@ -183,10 +209,9 @@ pub fn import_file<E: Dtype, D: Backend<E>>(
         other => other,
     })?;
     log::info!(
-        "{}: imported {} tensors unchanged, {} changed, ignored {} {BATCH_COUNTER} entries",
+        "{}: copied {} tensors unchanged, ignored {} {BATCH_COUNTER} entries",
         path.display(),
         report.copied,
-        report.changes.len(),
         report.ignored
     );
     Ok(report)
@@ -213,7 +238,12 @@ pub fn import_state_dict<E: Dtype, D: Backend<E>>(
     options: &ImportOptions,
 ) -> Result<ImportReport, ImportError> {
     let needs = network_shapes(network)?;
-    let needed = |name: &str| needs.iter().find(|(n, _)| n == name).map(|(_, s)| s.clone());
+    let needed = |name: &str| {
+        needs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, s)| s.clone())
+    };
     let mut changes = Vec::new();
     let mut replaced = 0;
 
@@ -234,7 +264,7 @@ pub fn import_state_dict<E: Dtype, D: Backend<E>>(
     if !mismatch.is_empty() {
         return Err(ImportError::Mismatch {
             file: "the state dict".to_string(),
-            mismatch,
+            mismatch: Box::new(mismatch),
         });
     }
 
@@ -252,7 +282,10 @@ pub fn import_state_dict<E: Dtype, D: Backend<E>>(
     }
     Ok(ImportReport {
         copied: needs.len() - replaced,
-        ignored: tensors.keys().filter(|n| n.ends_with(BATCH_COUNTER)).count(),
+        ignored: tensors
+            .keys()
+            .filter(|n| n.ends_with(BATCH_COUNTER))
+            .count(),
         changes,
     })
 }
@@ -348,19 +381,22 @@ fn compare(
 
     let only_head = mismatch.missing.is_empty()
         && mismatch.unexpected.is_empty()
-        && mismatch.mis_shaped.iter().all(|m| m.name.starts_with("fc."));
+        && mismatch
+            .mis_shaped
+            .iter()
+            .all(|m| m.name.starts_with("fc."));
     if only_head && !options.reinit_classifier {
         mismatch.hints.push(
-            "the file has another number of classes: import with the reinit_classifier option \
-             to re-create the classifier"
+            "the file has another number of classes: the reinit_classifier option \
+             (resnet import --reinit-classifier) re-creates the classifier"
                 .to_string(),
         );
     }
-    if mismatch.mis_shaped.iter().any(|m| m.name == "conv1.weight") && !options.adapt_input_channels
-    {
+    let stem_differs = mismatch.mis_shaped.iter().any(|m| m.name == "conv1.weight");
+    if stem_differs && !options.adapt_input_channels {
         mismatch.hints.push(
-            "the file's first convolution reads another number of channels: import with the \
-             adapt_input_channels option to adapt it"
+            "the file's first convolution reads another number of channels: the \
+             adapt_input_channels option (resnet import --adapt-input-channels) adapts it"
                 .to_string(),
         );
     }

@@ -54,7 +54,9 @@ pub fn describe_stacks<'a>(names: impl IntoIterator<Item = &'a str>) -> Option<S
             continue;
         };
         let (Some(stack), Ok(block)) = (
-            stack.strip_prefix("layer").and_then(|s| s.parse::<usize>().ok()),
+            stack
+                .strip_prefix("layer")
+                .and_then(|s| s.parse::<usize>().ok()),
             block.parse::<usize>(),
         ) else {
             continue;

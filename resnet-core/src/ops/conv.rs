@@ -219,8 +219,10 @@ pub trait ConvKernel<E: Dtype>: Storage<E> {
 /// column at the bottom or right) and PyTorch's symmetric padding are both
 /// exact. When `x` carries a tape the backward pass is recorded on it: the
 /// gradients of `x`, `weight` and `bias` are added to, the weight's and
-/// bias's keyed by their own ids as dfdx's optimizers expect. Without a
-/// tape nothing is kept.
+/// bias's keyed by their own ids as dfdx's optimizers expect. The
+/// recorded pass keeps the input's values (copied out once by the forward
+/// pass) and shares the weight and bias; it rebuilds im2col matrices
+/// rather than keeping them. Without a tape nothing is kept.
 ///
 /// Errors: shape and argument errors from [`Conv2dDims::new`] (for
 /// example "conv2d: expected 3 input channels (weight [64, 3, 7, 7], 1

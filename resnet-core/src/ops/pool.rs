@@ -204,7 +204,8 @@ macro_rules! input_and_output_grads {
 /// Padding never wins a max: padded cells are skipped, not read as zeros,
 /// so an all-negative map pools to negative values. NaN wins a window, as
 /// in PyTorch. The gradient goes to the first maximal cell of each window.
-/// Records its backward pass when `x` carries a tape.
+/// Records its backward pass when `x` carries a tape, keeping only the
+/// index of each window's winner, not the input.
 ///
 /// Errors: the geometry errors of [`Pool2dDims::new`], and
 /// [`Error::Device`] when the device fails.

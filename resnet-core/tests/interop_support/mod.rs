@@ -57,7 +57,9 @@ pub fn torchvision_keys(arch: &str) -> Vec<Key> {
 
 /// A JSON file of tests/fixtures/torch/.
 pub fn fixture(name: &str) -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/torch").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/torch")
+        .join(name);
     let text = std::fs::read_to_string(&path).expect("fixture present");
     serde_json::from_str(&text).expect("fixture is JSON")
 }
@@ -94,7 +96,10 @@ pub fn formula(name: &str, shape: &[usize]) -> Vec<f32> {
 /// The script's input batch `[batch, 3, size, size]` before normalization:
 /// 0.5 + 0.5 * s("input").
 pub fn formula_input(len: usize) -> Vec<f32> {
-    wave("input", len).into_iter().map(|s| (0.5 + 0.5 * s) as f32).collect()
+    wave("input", len)
+        .into_iter()
+        .map(|s| (0.5 + 0.5 * s) as f32)
+        .collect()
 }
 
 /// ImageNet's mean and std as the torchvision configs hold them.
@@ -145,7 +150,10 @@ pub fn write_file(path: &Path, entries: Vec<(String, Entry)>) {
     let views: Vec<(String, TensorView)> = raw
         .iter()
         .map(|(name, dtype, shape, bytes)| {
-            (name.clone(), TensorView::new(*dtype, shape.clone(), bytes).unwrap())
+            (
+                name.clone(),
+                TensorView::new(*dtype, shape.clone(), bytes).unwrap(),
+            )
         })
         .collect();
     let mut metadata = HashMap::new();

@@ -16,6 +16,7 @@
 //! small maps into a product wide enough to run fast, at the price of
 //! copying rows in and out through a gather buffer.
 
+use std::mem::MaybeUninit;
 use std::ops::Range;
 
 use gemm::Parallelism;
@@ -49,8 +50,9 @@ pub(super) struct Plan {
 
 /// The work buffers of one task.
 pub(super) struct Scratch<E> {
-    /// The im2col matrix, later the gradient of it.
-    col: Vec<E>,
+    /// Room for the im2col matrix, later the gradient of it; im2col
+    /// initializes it.
+    col: Vec<MaybeUninit<E>>,
     /// A block's output rows (forward) or output gradient rows (backward).
     gather: Vec<E>,
 }
@@ -59,10 +61,18 @@ impl<E: GemmFloat> Scratch<E> {
     /// Buffers for blocks of up to `images` images.
     pub(super) fn new(plan: &Plan, images: usize) -> Self {
         Scratch {
-            col: vec![E::default(); plan.col_len(images)],
+            col: uninit(plan.col_len(images)),
             gather: vec![E::default(); plan.gather_len(images)],
         }
     }
+}
+
+/// Room for `len` values, left uninitialized.
+fn uninit<E>(len: usize) -> Vec<MaybeUninit<E>> {
+    let mut values = Vec::with_capacity(len);
+    // SAFETY: MaybeUninit needs no initialization.
+    unsafe { values.set_len(len) };
+    values
 }
 
 impl Plan {
@@ -173,7 +183,7 @@ impl Plan {
             let rhs = if self.multiplies_input(images) {
                 Mat::rows(sources[0], self.in_group, p)
             } else {
-                im2col(&self.window, &sources, col, parallel);
+                let col = im2col(&self.window, &sources, col, parallel);
                 Mat::rows(&*col, self.depth, columns)
             };
 
@@ -263,7 +273,7 @@ impl Plan {
                 let grad_x = MatMut::rows(&mut *grad_x[0], self.in_group, p);
                 matmul(grad_x, true, w.t(), grad_y, parallelism);
             } else {
-                im2col(&self.window, &sources, col, parallel);
+                let col = im2col(&self.window, &sources, col, parallel);
                 let col_t = Mat::rows(&*col, self.depth, columns).t();
                 matmul(grad_w, true, grad_y, col_t, parallelism);
 

@@ -70,6 +70,9 @@ where
     let shape = t.shape().concrete();
     let strides = strides_of(t);
     let numel = shape.iter().product();
+    // A tensor with row-major strides owns a buffer of exactly its
+    // elements in dfdx (slices and broadcasts get other strides), which is
+    // what `copy_into` needs.
     let values = if is_row_major(shape, strides, numel) {
         let mut values = zeroed(numel);
         t.copy_into(&mut values);

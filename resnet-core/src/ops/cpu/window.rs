@@ -7,6 +7,7 @@
 //! padding. col2im is its adjoint: it adds each value back to the input
 //! cell it came from.
 
+use std::mem::MaybeUninit;
 use std::ops::Range;
 
 use dfdx::prelude::*;
@@ -82,13 +83,14 @@ impl Window {
 }
 
 /// Writes the im2col rows of one channel `x` into `col`, successive rows
-/// `row_stride` apart.
-fn im2col_channel<E: Dtype>(win: &Window, x: &[E], col: &mut [E], row_stride: usize) {
+/// `row_stride` apart. Every cell of the rows' first `out_len` columns is
+/// written, so `col` may start uninitialized.
+fn im2col_channel<E: Dtype>(win: &Window, x: &[E], col: &mut [MaybeUninit<E>], row_stride: usize) {
     let [kh, kw] = win.kernel;
     let [_, ow] = win.out_size;
     let width = win.in_size[1];
     let stride = win.stride[1];
-    let zero = E::default();
+    let zero = MaybeUninit::new(E::default());
 
     for ki in 0..kh {
         let rows = win.valid(0, ki);
@@ -109,11 +111,14 @@ fn im2col_channel<E: Dtype>(win: &Window, x: &[E], col: &mut [E], row_stride: us
                 let first = win.source(1, cols.start, kj);
                 let line = &mut line[cols.clone()];
                 if stride == 1 {
-                    line.copy_from_slice(&src[first..first + line.len()]);
+                    let run = &src[first..first + line.len()];
+                    for (value, &picked) in line.iter_mut().zip(run) {
+                        value.write(picked);
+                    }
                 } else {
                     let picks = src[first..].iter().step_by(stride);
                     for (value, &picked) in line.iter_mut().zip(picks) {
-                        *value = picked;
+                        value.write(picked);
                     }
                 }
             }
@@ -158,17 +163,26 @@ fn col2im_channel<E: Dtype>(win: &Window, col: &[E], row_stride: usize, x: &mut 
 
 /// im2col of several images side by side: `images[i]` holds the channels
 /// of image `i`, and its columns start at `i * out_len` in rows of
-/// `images.len() * out_len` values. `parallel` spreads the channels over
-/// the thread pool.
-pub(super) fn im2col<E: Dtype>(win: &Window, images: &[&[E]], col: &mut [E], parallel: bool) {
+/// `images.len() * out_len` values. Writes every value of `col` and returns
+/// it initialized. `parallel` spreads the channels over the thread pool.
+pub(super) fn im2col<'c, E: Dtype>(
+    win: &Window,
+    images: &[&[E]],
+    col: &'c mut [MaybeUninit<E>],
+    parallel: bool,
+) -> &'c mut [E] {
     let row_stride = images.len() * win.out_len();
-    let channel = |(c, rows): (usize, &mut [E])| {
+    let rows_per_channel = win.taps() * row_stride;
+    assert_eq!(
+        col.len(),
+        rows_per_channel * images.first().map_or(0, |x| x.len() / win.in_len())
+    );
+    let channel = |(c, rows): (usize, &mut [MaybeUninit<E>])| {
         for (i, x) in images.iter().enumerate() {
             let x = &x[c * win.in_len()..][..win.in_len()];
             im2col_channel(win, x, &mut rows[i * win.out_len()..], row_stride);
         }
     };
-    let rows_per_channel = win.taps() * row_stride;
     if parallel {
         col.par_chunks_mut(rows_per_channel)
             .enumerate()
@@ -178,6 +192,11 @@ pub(super) fn im2col<E: Dtype>(win: &Window, images: &[&[E]], col: &mut [E], par
             .enumerate()
             .for_each(channel);
     }
+    // SAFETY: each channel's rows hold, for every image, `out_len` values
+    // at each row of the tap (all written above); the rows of all channels
+    // tile `col` exactly (checked by the assertion), and MaybeUninit<E> has
+    // the layout of E.
+    unsafe { &mut *(col as *mut [MaybeUninit<E>] as *mut [E]) }
 }
 
 /// col2im of several images side by side, the adjoint of [`im2col`]: adds
