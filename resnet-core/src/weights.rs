@@ -236,6 +236,13 @@ pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<(), WeightsError>
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let mut file = tempfile::NamedTempFile::new_in(dir).map_err(write_err)?;
     std::io::Write::write_all(&mut file, data).map_err(write_err)?;
+    // Temporary files are created private; a weight file is for sharing.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let readable = std::fs::Permissions::from_mode(0o644);
+        file.as_file().set_permissions(readable).map_err(write_err)?;
+    }
     file.as_file().sync_all().map_err(write_err)?;
     file.persist(path).map_err(|e| write_err(e.error))?;
     Ok(())

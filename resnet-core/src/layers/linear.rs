@@ -40,9 +40,39 @@ impl<E: Dtype, D: Backend<E>> Linear<E, D> {
                 self.name
             )));
         }
+        if !T::OWNS_TAPE {
+            return Ok(self.forward_rows(x));
+        }
         let weight = self.weight.retaped::<T>().permute::<(usize, usize), Axes2<1, 0>>();
         let bias = self.bias.retaped::<T>().broadcast_like::<_, Axis<0>>(&(n, out));
         Ok(x.matmul(weight) + bias)
+    }
+
+    /// Inference without a tape: each row on its own, so that an image's
+    /// logits do not depend on the batch it comes in (a batched product
+    /// rounds differently for each batch size, as gemm picks its blocking
+    /// from the matrix sizes).
+    fn forward_rows<T: Tape<E, D>>(
+        &self,
+        x: Tensor<(usize, usize), E, D, T>,
+    ) -> Tensor<(usize, usize), E, D, T> {
+        let (n, features) = *x.shape();
+        let out = self.weight.shape().0;
+        let (x, tape) = x.split_tape();
+        let (values, weight, bias) = (x.as_vec(), self.weight.as_vec(), self.bias.as_vec());
+        let mut logits = Vec::with_capacity(n * out);
+        for row in values.chunks_exact(features) {
+            for (o, w) in weight.chunks_exact(features).enumerate() {
+                let dot: f64 = row
+                    .iter()
+                    .zip(w)
+                    .map(|(a, b)| a.to_f64().unwrap_or(f64::NAN) * b.to_f64().unwrap_or(f64::NAN))
+                    .sum();
+                let total = dot + bias[o].to_f64().unwrap_or(f64::NAN);
+                logits.push(E::from_f64(total).unwrap_or_default());
+            }
+        }
+        self.weight.device().tensor_from_vec(logits, (n, out)).put_tape(tape)
     }
 
     /// Visits `NAME.weight` and `NAME.bias`.

@@ -32,7 +32,13 @@ fn forward<E: GemmFloat>(
     bias: Option<&Vector<E, Cpu>>,
     save: bool,
 ) -> Result<(Image<E, Cpu>, SavedInput<E>), CpuError> {
-    let plan = Plan::new(dims);
+    let mut plan = Plan::new(dims);
+    if !save {
+        // Inference runs one product per image: gemm picks its blocking
+        // from the matrix sizes, so a product shared by a block of images
+        // would round an image's output differently for each batch size.
+        plan.block = 1;
+    }
     let (x, strides) = read(x);
     let (weight, _) = read(weight);
     let bias = bias.map(|b| read(b).0);
