@@ -88,6 +88,20 @@ pub struct TrainArgs {
     /// Plain log lines instead of a progress bar
     #[arg(long, short)]
     pub quiet: bool,
+
+    /// Where to run: the CPU, or the first NVIDIA GPU (needs a build with
+    /// `--features cuda`)
+    #[arg(long, value_enum, default_value_t = DeviceName::Cpu)]
+    pub device: DeviceName,
+}
+
+/// The devices a command can run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DeviceName {
+    /// The CPU, on all its cores.
+    Cpu,
+    /// The first NVIDIA GPU, through CUDA.
+    Cuda,
 }
 
 /// The optimizers `resnet train` offers.
@@ -135,6 +149,11 @@ pub struct EvalArgs {
     /// from metrics.json, else 0]
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
+
+    /// Where to run: the CPU, or the first NVIDIA GPU (needs a build with
+    /// `--features cuda`)
+    #[arg(long, value_enum, default_value_t = DeviceName::Cpu)]
+    pub device: DeviceName,
 }
 
 /// Arguments of `resnet predict`.
@@ -147,6 +166,11 @@ pub struct PredictArgs {
     /// PNG or JPEG files, resized and converted to the model's input
     #[arg(value_name = "IMAGE", required = true)]
     pub images: Vec<PathBuf>,
+
+    /// Where to run: the CPU, or the first NVIDIA GPU (needs a build with
+    /// `--features cuda`)
+    #[arg(long, value_enum, default_value_t = DeviceName::Cpu)]
+    pub device: DeviceName,
 }
 
 /// Arguments of `resnet summary`.

@@ -9,6 +9,7 @@ mod commands;
 mod config;
 mod data;
 mod defaults;
+mod device;
 mod logging;
 mod metrics;
 mod out_dir;

@@ -253,3 +253,31 @@ fn bad_numbers_are_usage_errors() {
         assert!(run.stderr.contains(&format!("'{value}'")), "{}", run.stderr);
     }
 }
+
+/// Without the `cuda` feature (as the tests are built), `--device cuda`
+/// says how to get a CUDA build before touching data or output folders.
+#[test]
+#[cfg(not(feature = "cuda"))]
+fn device_cuda_without_the_feature_says_how_to_rebuild() {
+    let root = scratch();
+    let out = root.join("run");
+    let run = resnet(&root, &["train", "--device", "cuda", "--out", arg(&out)]);
+    run.fails_with(&[
+        "--device cuda",
+        "built without CUDA support",
+        "--features cuda",
+    ]);
+    assert!(!out.exists(), "the run folder was created");
+
+    let model = root.join("model");
+    let run = resnet(&root, &["eval", "--device", "cuda", "--model", arg(&model)]);
+    run.fails_with(&["built without CUDA support", "--device cpu"]);
+
+    let run = resnet(&root, &["train", "--device", "tpu"]);
+    assert_eq!(run.code, Some(2), "clap's usage error: {}", run.stderr);
+    assert!(
+        run.stderr.contains("cpu") && run.stderr.contains("cuda"),
+        "{}",
+        run.stderr
+    );
+}

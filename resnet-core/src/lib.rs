@@ -12,8 +12,8 @@ pub mod network;
 pub mod ops;
 pub mod optim;
 pub mod train;
-pub mod weights;
 pub mod typed;
+pub mod weights;
 
 pub use error::Error;
 pub use network::{InputStats, Network};

@@ -4,7 +4,7 @@ use dfdx::prelude::*;
 use resnet_spec::{Normalization, Plan, Pooling, Spec};
 
 use crate::layers::{BatchNorm2d, Block, Conv2d, Init, Linear, Mode, TensorVisitor};
-use crate::ops::{avg_pool2d, max_pool2d, Backend, Image, PoolGeometry};
+use crate::ops::{Backend, Image, PoolGeometry};
 use crate::Error;
 
 /// Per-channel statistics the input layer normalizes with: `x' = (x -
@@ -210,8 +210,8 @@ impl<E: Dtype, D: Backend<E>> Network<E, D> {
         let mut x = self.stem_bn.forward(x, true, mode)?;
         if let Some((kind, geometry)) = &self.stem_pool {
             x = match kind {
-                Pooling::Average => avg_pool2d(x, geometry, true)?,
-                _ => max_pool2d(x, geometry)?,
+                Pooling::Average => D::avg_pool2d(x, geometry, true)?,
+                _ => D::max_pool2d(x, geometry)?,
             };
         }
         for block in &self.blocks {
@@ -239,7 +239,9 @@ impl<E: Dtype, D: Backend<E>> Network<E, D> {
             )));
         }
         if n == 0 {
-            return Err(Error::Shape("expected at least one image, got an empty batch".into()));
+            return Err(Error::Shape(
+                "expected at least one image, got an empty batch".into(),
+            ));
         }
         Ok(())
     }
@@ -253,10 +255,16 @@ impl<E: Dtype, D: Backend<E>> Network<E, D> {
         }
         let shape = *x.shape();
         let to_e = |v: &[f32], f: fn(f32) -> f32| -> Vec<E> {
-            v.iter().map(|x| E::from_f32(f(*x)).expect("finite")).collect()
+            v.iter()
+                .map(|x| E::from_f32(f(*x)).expect("finite"))
+                .collect()
         };
-        let shift = self.device.tensor_from_vec(to_e(&stats.mean, |m| -m), (shape.1,));
-        let scale = self.device.tensor_from_vec(to_e(&stats.std, |s| 1.0 / s), (shape.1,));
+        let shift = self
+            .device
+            .tensor_from_vec(to_e(&stats.mean, |m| -m), (shape.1,));
+        let scale = self
+            .device
+            .tensor_from_vec(to_e(&stats.std, |s| 1.0 / s), (shape.1,));
         let shift = shift.broadcast_like::<_, Axes3<0, 2, 3>>(&shape);
         let scale = scale.broadcast_like::<_, Axes3<0, 2, 3>>(&shape);
         (x + shift) * scale

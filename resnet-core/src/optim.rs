@@ -78,9 +78,7 @@ struct Updater<'a, E: Dtype, D: Storage<E>> {
     grads: &'a mut Gradients<E, D>,
 }
 
-impl<E: Dtype, D: Backend<E>> TensorVisitor<E, D>
-    for Updater<'_, E, D>
-{
+impl<E: Dtype, D: Backend<E>> TensorVisitor<E, D> for Updater<'_, E, D> {
     fn visit<S: Shape>(
         &mut self,
         name: &str,
@@ -90,7 +88,8 @@ impl<E: Dtype, D: Backend<E>> TensorVisitor<E, D>
         if kind != TensorKind::Learnable {
             return Ok(());
         }
-        let grad: &<D as Storage<E>>::Vec = self.grads.get_or_alloc_mut(tensor).map_err(Error::device)?;
+        let grad: &<D as Storage<E>>::Vec =
+            self.grads.get_or_alloc_mut(tensor).map_err(Error::device)?;
         let opt = &mut *self.optimizer;
         let device = tensor.device().clone();
         let first = match opt.first.entry(name.to_string()) {
@@ -115,9 +114,9 @@ impl<E: Dtype, D: Backend<E>> TensorVisitor<E, D>
             OptimizerConfig::Adam { lr, weight_decay } => {
                 let second = match opt.second.entry(name.to_string()) {
                     std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                    std::collections::hash_map::Entry::Vacant(e) => {
-                        e.insert(<D as Storage<E>>::try_alloc_grad(&device, grad).map_err(Error::device)?)
-                    }
+                    std::collections::hash_map::Entry::Vacant(e) => e.insert(
+                        <D as Storage<E>>::try_alloc_grad(&device, grad).map_err(Error::device)?,
+                    ),
                 };
                 let cfg = AdamConfig {
                     lr,

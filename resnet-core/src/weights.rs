@@ -70,9 +70,14 @@ pub fn network_tensors<E: Dtype, D: Backend<E>>(
             _kind: TensorKind,
             tensor: &mut Tensor<S, E, D>,
         ) -> Result<(), crate::Error> {
-            let values = tensor.as_vec().iter().map(|v| v.to_f32().unwrap_or(f32::NAN)).collect();
+            let values = tensor
+                .as_vec()
+                .iter()
+                .map(|v| v.to_f32().unwrap_or(f32::NAN))
+                .collect();
             let shape = tensor.shape().concrete().into();
-            self.0.insert(name.to_string(), HostTensor { shape, values });
+            self.0
+                .insert(name.to_string(), HostTensor { shape, values });
             Ok(())
         }
     }
@@ -113,7 +118,11 @@ pub fn load_tensors<E: Dtype, D: Backend<E>>(
                 ));
                 return Ok(());
             }
-            let values = found.values.iter().map(|v| E::from_f32(*v).unwrap()).collect();
+            let values = found
+                .values
+                .iter()
+                .map(|v| E::from_f32(*v).unwrap())
+                .collect();
             *tensor = tensor.device().tensor_from_vec(values, *tensor.shape());
             Ok(())
         }
@@ -233,7 +242,10 @@ pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<(), WeightsError>
         path: path.to_path_buf(),
         source,
     };
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let mut file = tempfile::NamedTempFile::new_in(dir).map_err(write_err)?;
     std::io::Write::write_all(&mut file, data).map_err(write_err)?;
     // Temporary files are created private; a weight file is for sharing.
@@ -241,7 +253,9 @@ pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<(), WeightsError>
     {
         use std::os::unix::fs::PermissionsExt;
         let readable = std::fs::Permissions::from_mode(0o644);
-        file.as_file().set_permissions(readable).map_err(write_err)?;
+        file.as_file()
+            .set_permissions(readable)
+            .map_err(write_err)?;
     }
     file.as_file().sync_all().map_err(write_err)?;
     file.persist(path).map_err(|e| write_err(e.error))?;
@@ -292,7 +306,9 @@ pub fn load_checkpoint<E: Dtype, D: Backend<E>>(
         serde_json::from_str(field("input_stats")?).map_err(|e| content(e.to_string()))?;
     let class_names: Vec<String> =
         serde_json::from_str(field("class_names")?).map_err(|e| content(e.to_string()))?;
-    let epoch = field("epoch")?.parse().map_err(|_| content("epoch is not a number".into()))?;
+    let epoch = field("epoch")?
+        .parse()
+        .map_err(|_| content("epoch is not a number".into()))?;
 
     let mut network = Network::new(&spec, device)?;
     network.set_input_stats(input_stats.clone())?;

@@ -84,7 +84,16 @@ fn loss_falls_and_test_accuracy_rises_on_a_tiny_network() {
     let mut optimizer = Optimizer::new(opts.optimizer);
     let mut record = Record(Vec::new());
 
-    let history = train(&mut net, &mut optimizer, &data, &data, &opts, 1, &mut record).unwrap();
+    let history = train(
+        &mut net,
+        &mut optimizer,
+        &data,
+        &data,
+        &opts,
+        1,
+        &mut record,
+    )
+    .unwrap();
 
     assert_eq!(history.len(), 3);
     assert_eq!(record.0.len(), 3 * 8);
@@ -101,7 +110,16 @@ fn a_checkpoint_round_trip_gives_identical_outputs() {
     let data = halves(16);
     let opts = options(1, 8);
     let mut optimizer = Optimizer::new(opts.optimizer);
-    train(&mut net, &mut optimizer, &data, &data, &opts, 1, &mut Record(vec![])).unwrap();
+    train(
+        &mut net,
+        &mut optimizer,
+        &data,
+        &data,
+        &opts,
+        1,
+        &mut Record(vec![]),
+    )
+    .unwrap();
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("model.safetensors");
@@ -112,9 +130,11 @@ fn a_checkpoint_round_trip_gives_identical_outputs() {
     assert_eq!(info.epoch, 1);
     assert_eq!(info.class_names, names);
     assert_eq!(&info.spec, net.spec());
-    assert_eq!(network_tensors(&mut loaded).unwrap(), network_tensors(&mut net).unwrap());
-    let x: Tensor<(usize, usize, usize, usize), f32, Cpu> =
-        dev.sample_normal_like(&(4, 1, 8, 8));
+    assert_eq!(
+        network_tensors(&mut loaded).unwrap(),
+        network_tensors(&mut net).unwrap()
+    );
+    let x: Tensor<(usize, usize, usize, usize), f32, Cpu> = dev.sample_normal_like(&(4, 1, 8, 8));
     let a = net.forward(x.clone()).unwrap().as_vec();
     let b = loaded.forward(x).unwrap().as_vec();
     assert_eq!(a, b);
@@ -130,7 +150,10 @@ fn a_batch_of_one_is_a_clear_error_and_leaves_no_nan() {
 
     let one: Tensor<(usize, usize, usize, usize), f32, Cpu> =
         dev.sample_normal_like(&(1, 3, 32, 32));
-    let err = net.forward_train(one.traced(Gradients::leaky())).unwrap_err().to_string();
+    let err = net
+        .forward_train(one.traced(Gradients::leaky()))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("batch of 1"), "{err}");
     assert!(err.contains("1x1"), "{err}");
     check_running_stats(&mut net).unwrap();
@@ -140,7 +163,9 @@ fn a_batch_of_one_is_a_clear_error_and_leaves_no_nan() {
         dev.sample_normal_like(&(2, 3, 32, 32));
     let logits = net.forward_train(two.traced(Gradients::leaky())).unwrap();
     let targets = dev.tensor_from_vec(
-        (0..20).map(|i| if i == 3 || i == 17 { 1.0 } else { 0.0 }).collect(),
+        (0..20)
+            .map(|i| if i == 3 || i == 17 { 1.0 } else { 0.0 })
+            .collect(),
         (2usize, 10usize),
     );
     let loss = dfdx::losses::cross_entropy_with_logits_loss(logits, targets);
@@ -156,7 +181,10 @@ fn a_batch_of_one_is_a_clear_error_and_leaves_no_nan() {
     let after = network_tensors(&mut net).unwrap();
     let var = &after["layer4.2.bn3.running_var"].values;
     assert!(var.iter().all(|v| v.is_finite() && *v >= 0.0));
-    assert_ne!(after["layer4.2.bn3.running_var"], before["layer4.2.bn3.running_var"]);
+    assert_ne!(
+        after["layer4.2.bn3.running_var"],
+        before["layer4.2.bn3.running_var"]
+    );
 }
 
 /// A07: in inference each image's logits do not depend on its batch.
@@ -171,9 +199,15 @@ fn inference_logits_do_not_depend_on_the_batch() {
     let values = batch.as_vec();
     for i in [0, 5, 7] {
         let single = values[i * 3072..(i + 1) * 3072].to_vec();
-        let one = net.forward(dev.tensor_from_vec(single, (1, 3, 32, 32))).unwrap().as_vec();
+        let one = net
+            .forward(dev.tensor_from_vec(single, (1, 3, 32, 32)))
+            .unwrap()
+            .as_vec();
         for (a, b) in one.iter().zip(&all[i * 10..(i + 1) * 10]) {
-            assert!((a - b).abs() <= 1e-5 * b.abs().max(1.0), "image {i}: {a} vs {b}");
+            assert!(
+                (a - b).abs() <= 1e-5 * b.abs().max(1.0),
+                "image {i}: {a} vs {b}"
+            );
         }
     }
 }

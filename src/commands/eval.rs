@@ -4,7 +4,9 @@
 use anyhow::{bail, Result};
 use resnet::core::train::{evaluate, Evaluation};
 
-use super::load_model;
+use resnet::core::ops::Backend;
+
+use super::{load_model, on_device, OnDevice};
 use crate::cli::EvalArgs;
 use crate::metrics::Metrics;
 use crate::{data, defaults};
@@ -14,7 +16,17 @@ use crate::{data, defaults};
 /// Errors: a model folder without a loadable checkpoint, data that cannot
 /// be loaded or whose input size or classes differ from the model's.
 pub fn run(args: EvalArgs) -> Result<()> {
-    let (network, info) = load_model(&args.model)?;
+    on_device(args.device, args)
+}
+
+impl OnDevice for EvalArgs {
+    fn run<D: Backend<f32>>(self, device: D) -> Result<()> {
+        eval(self, device)
+    }
+}
+
+fn eval<D: Backend<f32>>(args: EvalArgs, device: D) -> Result<()> {
+    let (network, info) = load_model(&args.model, &device)?;
     let metrics = match Metrics::read_if_present(&args.model) {
         Ok(metrics) => metrics,
         Err(error) => {

@@ -112,7 +112,7 @@ pub fn run_import(args: ImportArgs) -> Result<()> {
 ///
 /// Errors: a folder without a loadable checkpoint, an unwritable file.
 pub fn run_export(args: ExportArgs) -> Result<()> {
-    let (mut network, _) = load_model(&args.model)?;
+    let (mut network, _) = load_model(&args.model, &Cpu::default())?;
     export_file(&mut network, &args.out, 0)?;
     Ok(())
 }

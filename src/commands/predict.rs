@@ -1,10 +1,11 @@
 //! `resnet predict`: the most likely classes of each image.
 
 use anyhow::{Context, Result};
-use dfdx::prelude::*;
 use resnet::core::data::load_image;
 
-use super::load_model;
+use resnet::core::ops::Backend;
+
+use super::{load_model, on_device, OnDevice};
 use crate::cli::PredictArgs;
 
 /// How many classes to list per image at most.
@@ -16,9 +17,18 @@ const TOP: usize = 5;
 /// Errors: a model folder without a loadable checkpoint, or an image that
 /// cannot be read.
 pub fn run(args: PredictArgs) -> Result<()> {
-    let (network, info) = load_model(&args.model)?;
+    on_device(args.device, args)
+}
+
+impl OnDevice for PredictArgs {
+    fn run<D: Backend<f32>>(self, device: D) -> Result<()> {
+        predict(self, device)
+    }
+}
+
+fn predict<D: Backend<f32>>(args: PredictArgs, device: D) -> Result<()> {
+    let (network, info) = load_model(&args.model, &device)?;
     let [height, width, channels] = info.spec.input;
-    let device = network.device().clone();
 
     for path in &args.images {
         let pixels = load_image(path, info.spec.input)?;

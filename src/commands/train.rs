@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use dfdx::prelude::*;
 use resnet::core::data::Split;
 use resnet::core::optim::{Optimizer, OptimizerConfig};
 use resnet::core::spec::{Choice, Normalization, Spec, Summary};
@@ -13,15 +12,17 @@ use resnet::core::train::{input_stats, train, Schedule, TrainOptions};
 use resnet::core::weights::{load_checkpoint, save_checkpoint, CheckpointInfo};
 use resnet::core::Network;
 
-use super::{CpuNetwork, CHECKPOINT};
+use resnet::core::ops::Backend;
+
+use super::{on_device, OnDevice, CHECKPOINT};
 use crate::cli::{OptimizerName, TrainArgs};
 use crate::metrics::{Metrics, RunOptions};
 use crate::progress::Progress;
 use crate::{config, data, defaults, out_dir, plot};
 
 /// A run folder being continued with `--resume`.
-struct Resumed {
-    network: CpuNetwork,
+struct Resumed<D: Backend<f32>> {
+    network: Network<f32, D>,
     info: CheckpointInfo,
     metrics: Option<Metrics>,
 }
@@ -33,8 +34,17 @@ struct Resumed {
 /// batch norm statistic that stops being finite (the last good checkpoint
 /// is kept).
 pub fn run(args: TrainArgs) -> Result<()> {
+    on_device(args.device, args)
+}
+
+impl OnDevice for TrainArgs {
+    fn run<D: Backend<f32>>(self, device: D) -> Result<()> {
+        run_on(self, device)
+    }
+}
+
+fn run_on<D: Backend<f32>>(args: TrainArgs, device: D) -> Result<()> {
     let started = Instant::now();
-    let device = Cpu::default();
     let resumed = match &args.out {
         Some(out) if args.resume => Some(resume(out, &device)?),
         _ => None,
@@ -133,8 +143,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
 /// Errors: the core's (a loss that stops being finite names the epoch and
 /// batch; the message adds which checkpoint is kept) or a file that cannot
 /// be written.
-fn train_epochs(
-    network: &mut CpuNetwork,
+fn train_epochs<D: Backend<f32>>(
+    network: &mut Network<f32, D>,
     split: &Split,
     first_epoch: usize,
     out: &Path,
@@ -205,7 +215,7 @@ fn print_result(metrics: &Metrics, images: usize, out: &Path) {
 }
 
 /// Opens the checkpoint and metrics of a run folder to continue.
-fn resume(out: &Path, device: &Cpu) -> Result<Resumed> {
+fn resume<D: Backend<f32>>(out: &Path, device: &D) -> Result<Resumed<D>> {
     let path = out.join(CHECKPOINT);
     if !path.is_file() {
         bail!(
@@ -214,7 +224,7 @@ fn resume(out: &Path, device: &Cpu) -> Result<Resumed> {
             out.display()
         );
     }
-    let (network, info) = load_checkpoint::<f32, Cpu>(&path, device)
+    let (network, info) = load_checkpoint::<f32, D>(&path, device)
         .with_context(|| format!("--resume: cannot load {}", path.display()))?;
     let metrics = Metrics::read_if_present(out)?;
     if metrics.is_none() {
@@ -235,7 +245,10 @@ fn resume(out: &Path, device: &Cpu) -> Result<Resumed> {
 
 /// The config's name, file and spec: from `--config`, else the resumed
 /// checkpoint, else the default. With both, they must describe one network.
-fn pick_config(args: &TrainArgs, resumed: Option<&Resumed>) -> Result<(String, PathBuf, Spec)> {
+fn pick_config<D: Backend<f32>>(
+    args: &TrainArgs,
+    resumed: Option<&Resumed<D>>,
+) -> Result<(String, PathBuf, Spec)> {
     let Some(resumed) = resumed else {
         let found = config::load(args.config.as_deref().unwrap_or(defaults::CONFIG))?;
         return Ok((found.name, found.path, found.spec));
@@ -315,7 +328,11 @@ fn optimizer_config(options: &RunOptions) -> OptimizerConfig {
 
 /// Fails early, before a run folder is made, when the training set cannot
 /// fill one batch or the classes differ from the resumed checkpoint's.
-fn check_data(split: &Split, options: &RunOptions, resumed: Option<&Resumed>) -> Result<()> {
+fn check_data<D: Backend<f32>>(
+    split: &Split,
+    options: &RunOptions,
+    resumed: Option<&Resumed<D>>,
+) -> Result<()> {
     if split.train.len() < options.batch_size {
         bail!(
             "the training set has {} images, fewer than one batch of {}; use a smaller \
@@ -339,7 +356,12 @@ fn check_data(split: &Split, options: &RunOptions, resumed: Option<&Resumed>) ->
 
 /// A freshly initialized network with the input statistics of the
 /// training images (for "zerocenter" and "zscore").
-fn new_network(spec: &Spec, split: &Split, seed: u64, device: &Cpu) -> Result<CpuNetwork> {
+fn new_network<D: Backend<f32>>(
+    spec: &Spec,
+    split: &Split,
+    seed: u64,
+    device: &D,
+) -> Result<Network<f32, D>> {
     let mut network = Network::with_seed(spec, device, seed)?;
     if let Some(stats) = input_stats(&split.train, spec.normalization) {
         let round = |v: &[f32]| -> Vec<String> { v.iter().map(|x| format!("{x:.4}")).collect() };
@@ -360,7 +382,12 @@ fn new_network(spec: &Spec, split: &Split, seed: u64, device: &Cpu) -> Result<Cp
 
 /// Writes the checkpoint, metrics.json and the plot after an epoch. A plot
 /// that fails is a warning: the weights and numbers matter more.
-fn save_epoch(model: &mut CpuNetwork, metrics: &Metrics, epoch: usize, dir: &Path) -> Result<()> {
+fn save_epoch<D: Backend<f32>>(
+    model: &mut Network<f32, D>,
+    metrics: &Metrics,
+    epoch: usize,
+    dir: &Path,
+) -> Result<()> {
     save_checkpoint(model, &metrics.class_names, epoch, &dir.join(CHECKPOINT))?;
     metrics.write(dir)?;
     let title = format!(

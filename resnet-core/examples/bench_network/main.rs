@@ -83,7 +83,9 @@ fn parse_args() -> Result<Args, Failure> {
     while let Some(word) = words.next() {
         match word.as_str() {
             "--config" => {
-                let path = words.next().ok_or_else(|| format!("--config needs a file; {USAGE}"))?;
+                let path = words
+                    .next()
+                    .ok_or_else(|| format!("--config needs a file; {USAGE}"))?;
                 args.config = PathBuf::from(path);
             }
             "--mode" => {
@@ -234,7 +236,10 @@ impl Bench {
         let mut out = json!({ "times_s": wall, "cpu_s": cpu });
         if self.mode == Mode::Train {
             let phase = |i: usize| -> Vec<f64> {
-                timings.iter().filter_map(|t| t.phases.map(|p| secs(p[i]))).collect()
+                timings
+                    .iter()
+                    .filter_map(|t| t.phases.map(|p| secs(p[i])))
+                    .collect()
             };
             out["forward_s"] = json!(phase(0));
             out["backward_s"] = json!(phase(1));
@@ -315,7 +320,13 @@ fn main() -> Result<(), Failure> {
     let mut bench = Bench::new(&args)?;
     let build_s = start.elapsed().as_secs_f64();
     if args.profile {
-        let report = profile::run(&args.config, args.mode, &bench.batch, args.warmup, args.iters)?;
+        let report = profile::run(
+            &args.config,
+            args.mode,
+            &bench.batch,
+            args.warmup,
+            args.iters,
+        )?;
         println!("{report}");
         return Ok(());
     }

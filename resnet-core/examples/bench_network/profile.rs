@@ -62,7 +62,11 @@ impl Probe {
         let (x, mut tape) = x.split_tape();
         let marks = self.marks.clone();
         tape.add_backward_op(move |_| {
-            marks.0.lock().expect("no thread panics holding it").push((kind, Instant::now()));
+            marks
+                .0
+                .lock()
+                .expect("no thread panics holding it")
+                .push((kind, Instant::now()));
             Ok(())
         });
         x.put_tape(tape)

@@ -4,7 +4,7 @@ use dfdx::prelude::*;
 use resnet_spec::BatchNormPlan;
 
 use super::{Mode, TensorKind, TensorVisitor};
-use crate::ops::{batch_norm2d_eval, batch_norm2d_train, Backend, BatchNormConfig, Image};
+use crate::ops::{Backend, BatchNormConfig, Image};
 use crate::Error;
 
 /// Batch normalization over channels, with learnable scale and offset
@@ -24,7 +24,13 @@ pub struct BatchNorm2d<E: Dtype, D: Backend<E>> {
 
 impl<E: Dtype, D: Backend<E>> BatchNorm2d<E, D> {
     /// Scale 1 (0 with `zero_init`), offset 0, running mean 0, variance 1.
-    pub fn new(plan: &BatchNormPlan, device: &D, epsilon: f64, momentum: f64, index: usize) -> Self {
+    pub fn new(
+        plan: &BatchNormPlan,
+        device: &D,
+        epsilon: f64,
+        momentum: f64,
+        index: usize,
+    ) -> Self {
         let c = (plan.channels,);
         let scale = if plan.zero_init {
             device.zeros_like(&c)
@@ -58,7 +64,7 @@ impl<E: Dtype, D: Backend<E>> BatchNorm2d<E, D> {
             relu,
         };
         match mode {
-            Mode::Eval => batch_norm2d_eval(
+            Mode::Eval => D::batch_norm2d_eval(
                 x,
                 &self.scale,
                 &self.offset,
@@ -69,8 +75,15 @@ impl<E: Dtype, D: Backend<E>> BatchNorm2d<E, D> {
             Mode::Train(updates) => {
                 let mut mean = self.running_mean.clone();
                 let mut var = self.running_var.clone();
-                let y = batch_norm2d_train(x, &self.scale, &self.offset, &mut mean, &mut var, &config)
-                    .map_err(|e| Error::Invalid(format!("{}: {e}", self.name)))?;
+                let y = D::batch_norm2d_train(
+                    x,
+                    &self.scale,
+                    &self.offset,
+                    &mut mean,
+                    &mut var,
+                    &config,
+                )
+                .map_err(|e| Error::Invalid(format!("{}: {e}", self.name)))?;
                 updates[self.index] = Some((mean, var));
                 Ok(y)
             }
@@ -81,9 +94,25 @@ impl<E: Dtype, D: Backend<E>> BatchNorm2d<E, D> {
     /// `NAME.running_mean`, `NAME.running_var` (state).
     pub fn visit<V: TensorVisitor<E, D>>(&mut self, visitor: &mut V) -> Result<(), Error> {
         let name = &self.name;
-        visitor.visit(&format!("{name}.weight"), TensorKind::Learnable, &mut self.scale)?;
-        visitor.visit(&format!("{name}.bias"), TensorKind::Learnable, &mut self.offset)?;
-        visitor.visit(&format!("{name}.running_mean"), TensorKind::State, &mut self.running_mean)?;
-        visitor.visit(&format!("{name}.running_var"), TensorKind::State, &mut self.running_var)
+        visitor.visit(
+            &format!("{name}.weight"),
+            TensorKind::Learnable,
+            &mut self.scale,
+        )?;
+        visitor.visit(
+            &format!("{name}.bias"),
+            TensorKind::Learnable,
+            &mut self.offset,
+        )?;
+        visitor.visit(
+            &format!("{name}.running_mean"),
+            TensorKind::State,
+            &mut self.running_mean,
+        )?;
+        visitor.visit(
+            &format!("{name}.running_var"),
+            TensorKind::State,
+            &mut self.running_var,
+        )
     }
 }

@@ -30,10 +30,17 @@ impl<E: Dtype, D: Backend<E>> Block<E, D> {
             *next_bn += 1;
             BatchNorm2d::new(p, device, epsilon, momentum, *next_bn - 1)
         };
-        let convs = plan.convs.iter().map(|p| Conv2d::new(p, device, init)).collect();
+        let convs = plan
+            .convs
+            .iter()
+            .map(|p| Conv2d::new(p, device, init))
+            .collect();
         let bns = plan.bns.iter().map(&mut batch_norm).collect();
         let shortcut = plan.shortcut.as_ref().map(|(conv, bn)| {
-            (Conv2d::new(conv, device, init), bn.as_ref().map(&mut batch_norm))
+            (
+                Conv2d::new(conv, device, init),
+                bn.as_ref().map(&mut batch_norm),
+            )
         });
         Block {
             name: plan.name.clone(),

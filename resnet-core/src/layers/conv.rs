@@ -4,7 +4,7 @@ use dfdx::prelude::*;
 use resnet_spec::ConvPlan;
 
 use super::{Init, TensorKind, TensorVisitor};
-use crate::ops::{conv2d, Backend, Conv2dGeometry, Image};
+use crate::ops::{Backend, Conv2dGeometry, Image};
 use crate::Error;
 
 /// A 2-D convolution with an optional bias. The weight is laid out as
@@ -24,9 +24,7 @@ impl<E: Dtype, D: Backend<E>> Conv2d<E, D> {
         let fan_in = plan.in_channels * kh * kw;
         let values = init.weights(shape.0 * shape.1 * kh * kw, fan_in);
         let weight = device.tensor_from_vec(cast(values), shape);
-        let bias = plan
-            .bias
-            .then(|| device.zeros_like(&(plan.out_channels,)));
+        let bias = plan.bias.then(|| device.zeros_like(&(plan.out_channels,)));
         Conv2d {
             name: plan.name.clone(),
             weight,
@@ -41,13 +39,17 @@ impl<E: Dtype, D: Backend<E>> Conv2d<E, D> {
 
     /// Convolves a batch of feature maps.
     pub fn forward<T: Tape<E, D>>(&self, x: Image<E, D, T>) -> Result<Image<E, D, T>, Error> {
-        conv2d(x, &self.weight, self.bias.as_ref(), &self.geometry)
+        D::conv2d(x, &self.weight, self.bias.as_ref(), &self.geometry)
     }
 
     /// Visits `NAME.weight` and `NAME.bias`.
     pub fn visit<V: TensorVisitor<E, D>>(&mut self, visitor: &mut V) -> Result<(), Error> {
         let name = &self.name;
-        visitor.visit(&format!("{name}.weight"), TensorKind::Learnable, &mut self.weight)?;
+        visitor.visit(
+            &format!("{name}.weight"),
+            TensorKind::Learnable,
+            &mut self.weight,
+        )?;
         if let Some(bias) = &mut self.bias {
             visitor.visit(&format!("{name}.bias"), TensorKind::Learnable, bias)?;
         }

@@ -43,8 +43,14 @@ impl<E: Dtype, D: Backend<E>> Linear<E, D> {
         if !T::OWNS_TAPE {
             return Ok(self.forward_rows(x));
         }
-        let weight = self.weight.retaped::<T>().permute::<(usize, usize), Axes2<1, 0>>();
-        let bias = self.bias.retaped::<T>().broadcast_like::<_, Axis<0>>(&(n, out));
+        let weight = self
+            .weight
+            .retaped::<T>()
+            .permute::<(usize, usize), Axes2<1, 0>>();
+        let bias = self
+            .bias
+            .retaped::<T>()
+            .broadcast_like::<_, Axis<0>>(&(n, out));
         Ok(x.matmul(weight) + bias)
     }
 
@@ -72,13 +78,24 @@ impl<E: Dtype, D: Backend<E>> Linear<E, D> {
                 logits.push(E::from_f64(total).unwrap_or_default());
             }
         }
-        self.weight.device().tensor_from_vec(logits, (n, out)).put_tape(tape)
+        self.weight
+            .device()
+            .tensor_from_vec(logits, (n, out))
+            .put_tape(tape)
     }
 
     /// Visits `NAME.weight` and `NAME.bias`.
     pub fn visit<V: TensorVisitor<E, D>>(&mut self, visitor: &mut V) -> Result<(), Error> {
         let name = &self.name;
-        visitor.visit(&format!("{name}.weight"), TensorKind::Learnable, &mut self.weight)?;
-        visitor.visit(&format!("{name}.bias"), TensorKind::Learnable, &mut self.bias)
+        visitor.visit(
+            &format!("{name}.weight"),
+            TensorKind::Learnable,
+            &mut self.weight,
+        )?;
+        visitor.visit(
+            &format!("{name}.bias"),
+            TensorKind::Learnable,
+            &mut self.bias,
+        )
     }
 }

@@ -290,7 +290,7 @@ pub fn batch_norm2d_eval<E: Dtype, D: BatchNormKernel<E>, T: Tape<E, D>>(
 }
 
 impl BatchNormConfig {
-    fn check_epsilon(&self) -> Result<(), Error> {
+    pub(super) fn check_epsilon(&self) -> Result<(), Error> {
         if self.epsilon.is_finite() && self.epsilon >= 0.0 {
             return Ok(());
         }
@@ -300,7 +300,7 @@ impl BatchNormConfig {
         )))
     }
 
-    fn check_momentum(&self) -> Result<(), Error> {
+    pub(super) fn check_momentum(&self) -> Result<(), Error> {
         if (0.0..=1.0).contains(&self.momentum) {
             return Ok(());
         }
@@ -316,7 +316,7 @@ impl<E: Dtype> ChannelAffine<E> {
     /// running, named by `source` in errors), or an [`Error::Invalid`]
     /// naming the channel whose statistics are not finite or whose
     /// `sqrt(var + epsilon)` is not positive.
-    fn new(
+    pub(super) fn new(
         mean: &[f64],
         var: &[f64],
         scale: Vec<E>,
@@ -364,7 +364,7 @@ fn bad_statistics(source: &str, channel: usize, mean: f64, var: f64, epsilon: f6
 }
 
 /// Checks that every per-channel vector has one value per channel.
-fn check_lengths<E: Dtype, D: Storage<E>>(
+pub(super) fn check_lengths<E: Dtype, D: Storage<E>>(
     channels: usize,
     scale: &Channels<E, D>,
     offset: &Channels<E, D>,
@@ -392,7 +392,7 @@ fn check_lengths<E: Dtype, D: Storage<E>>(
 /// The number of values each channel's batch statistics are taken over,
 /// or an error when it is below 2 (the variance is then undefined and
 /// PyTorch's `n / (n - 1)` would divide by zero).
-fn values_per_channel(n: usize, h: usize, w: usize) -> Result<usize, Error> {
+pub(super) fn values_per_channel(n: usize, h: usize, w: usize) -> Result<usize, Error> {
     let count = n * h * w;
     if count >= 2 {
         return Ok(count);
@@ -410,7 +410,7 @@ fn values_per_channel(n: usize, h: usize, w: usize) -> Result<usize, Error> {
 
 /// The running statistics after one batch, or an error when a batch
 /// statistic or an updated value is not finite.
-fn running_update<E: Dtype>(
+pub(super) fn running_update<E: Dtype>(
     old_mean: &[E],
     old_var: &[E],
     moments: &Moments,
@@ -449,7 +449,7 @@ fn running_update<E: Dtype>(
 
 /// `stat` with `values` written in, keeping its id. Writing goes through
 /// copy-on-write, so a clone sharing the old buffer keeps the old values.
-fn overwritten<E: Dtype, D: Device<E>>(
+pub(super) fn overwritten<E: Dtype, D: Device<E>>(
     stat: &Channels<E, D>,
     values: &[E],
 ) -> Result<Channels<E, D>, Error> {
@@ -501,12 +501,12 @@ fn record_backward<E: Dtype, D: BatchNormKernel<E>, T: Tape<E, D>>(
 }
 
 /// An element as `f64` (NaN for a value `f64` cannot hold).
-fn widen<E: Dtype>(value: E) -> f64 {
+pub(super) fn widen<E: Dtype>(value: E) -> f64 {
     value.to_f64().unwrap_or(f64::NAN)
 }
 
 /// A finite `f64` as an element, or `None` when either is not finite.
-fn narrow<E: Dtype>(value: f64) -> Option<E> {
+pub(super) fn narrow<E: Dtype>(value: f64) -> Option<E> {
     let narrowed = E::from_f64(value)?;
     (value.is_finite() && widen(narrowed).is_finite()).then_some(narrowed)
 }

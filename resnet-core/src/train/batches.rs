@@ -12,7 +12,10 @@ pub(crate) fn to_images<E: Dtype, D: Backend<E>>(
     pixels: &[f32],
     n: usize,
 ) -> Image<E, D> {
-    let values = pixels.iter().map(|p| E::from_f32(*p).expect("finite pixel")).collect();
+    let values = pixels
+        .iter()
+        .map(|p| E::from_f32(*p).expect("finite pixel"))
+        .collect();
     device.tensor_from_vec(values, (n, data.channels, data.height, data.width))
 }
 
@@ -54,5 +57,9 @@ pub(crate) fn count_correct<E: Dtype, D: Backend<E>>(
     logits: &Tensor<(usize, usize), E, D>,
     labels: &[usize],
 ) -> usize {
-    argmax_rows(logits).iter().zip(labels).filter(|(p, l)| p == l).count()
+    argmax_rows(logits)
+        .iter()
+        .zip(labels)
+        .filter(|(p, l)| p == l)
+        .count()
 }

@@ -120,9 +120,8 @@ pub fn train<E: Dtype, D: Backend<E>>(
                     where_()
                 )));
             }
-            check_running_stats(network).map_err(|e| {
-                Error::Invalid(format!("{e} at {}; try a smaller --lr", where_()))
-            })?;
+            check_running_stats(network)
+                .map_err(|e| Error::Invalid(format!("{e} at {}; try a smaller --lr", where_())))?;
 
             loss_sum += step.loss * labels.len() as f64;
             correct += step.correct;
@@ -218,7 +217,12 @@ pub fn check_running_stats<E: Dtype, D: Backend<E>>(
             kind: TensorKind,
             tensor: &mut Tensor<S, E, D>,
         ) -> Result<(), Error> {
-            if kind == TensorKind::State && tensor.as_vec().iter().any(|v| !v.to_f64().is_some_and(f64::is_finite)) {
+            if kind == TensorKind::State
+                && tensor
+                    .as_vec()
+                    .iter()
+                    .any(|v| !v.to_f64().is_some_and(f64::is_finite))
+            {
                 return Err(Error::Invalid(format!("{name} is no longer finite")));
             }
             Ok(())
