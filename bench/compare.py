@@ -311,7 +311,7 @@ def table(report):
     for r in report["rows"]:
         if r["name"] in MEMORY_ROWS:
             lines.append(
-                f"| peak memory, {r['title'][0].lower() + r['title'][1:]} | "
+                f"| peak memory, {r['title']} | "
                 f"{r['ours']['peak_rss_mib']:.0f} MiB | {r['torch']['peak_rss_mib']:.0f} MiB | "
                 f"{r['memory_ratio']:.2f} | <= {GOALS['memory']} "
                 f"({verdict(r['memory_ratio'], GOALS['memory'], False)}) |")

@@ -25,6 +25,7 @@ use cli::{Cli, Command};
 fn main() -> ExitCode {
     logging::init();
     install_panic_hook();
+    resnet::core::alloc::keep_freed_memory();
 
     let cli = Cli::parse();
     let result = match cli.command {

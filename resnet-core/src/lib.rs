@@ -4,6 +4,7 @@
 //! crate owns those ops ([`ops`]) and builds everything else on dfdx's
 //! tensors, tape and optimizer kernels.
 
+pub mod alloc;
 pub mod data;
 pub mod error;
 pub mod interop;

@@ -279,6 +279,29 @@ fn larger_batches_of_small_maps_match_the_direct_loops() {
 }
 
 #[test]
+fn stride_one_rows_as_wide_as_the_input_match_the_direct_loops() {
+    // When an output row is as wide as an input row, im2col copies each
+    // tap as one shifted run and then clears the cells that wrapped
+    // around a row edge: left and right padding in every split, kernels
+    // wider than tall and the reverse, small maps and one large one.
+    let cases = [
+        ([2, 3, 7, 6], [4, 3, 3, 3], [1, 1, 1, 1]),
+        ([2, 2, 5, 6], [3, 2, 2, 3], [0, 1, 2, 0]),
+        ([1, 2, 6, 5], [2, 2, 3, 3], [0, 0, 0, 2]),
+        ([3, 1, 4, 4], [2, 1, 3, 1], [2, 0, 0, 0]),
+        ([2, 2, 9, 8], [2, 2, 5, 5], [2, 2, 3, 1]),
+        ([1, 3, 2, 3], [2, 3, 3, 3], [1, 1, 1, 1]),
+        ([2, 2, 30, 26], [3, 2, 3, 3], [1, 1, 1, 1]),
+    ];
+    for (seed, (x, w, pad)) in cases.into_iter().enumerate() {
+        let case = Case::random(x, w, geometry([1, 1], pad, 1), true, 80 + seed as u64);
+        assert_eq!(case.out_size()[3], x[3], "case {seed} misses the fast path");
+        check_case::<f64>(&case, 1e-10);
+        check_case::<f32>(&case, 1e-4);
+    }
+}
+
+#[test]
 fn large_maps_one_image_per_product_match_the_direct_loops() {
     // Over 512 output positions per image: one product per image, images
     // spread over the threads, odd batches leaving one to gemm's threads.

@@ -309,6 +309,8 @@ fn serve(bench: &mut Bench) -> Result<(), Failure> {
 }
 
 fn main() -> Result<(), Failure> {
+    // As the `resnet` command does: reuse freed memory between steps.
+    resnet_core::alloc::keep_freed_memory();
     let args = parse_args()?;
     if args.plan {
         let spec = Spec::from_toml_file(&args.config)?;

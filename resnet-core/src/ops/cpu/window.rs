@@ -86,6 +86,9 @@ impl Window {
 /// `row_stride` apart. Every cell of the rows' first `out_len` columns is
 /// written, so `col` may start uninitialized.
 fn im2col_channel<E: Dtype>(win: &Window, x: &[E], col: &mut [MaybeUninit<E>], row_stride: usize) {
+    if win.stride == [1, 1] && win.out_size[1] == win.in_size[1] {
+        return im2col_channel_shifted(win, x, col, row_stride);
+    }
     let [kh, kw] = win.kernel;
     let [_, ow] = win.out_size;
     let width = win.in_size[1];
@@ -126,9 +129,62 @@ fn im2col_channel<E: Dtype>(win: &Window, x: &[E], col: &mut [MaybeUninit<E>], r
     }
 }
 
+/// [`im2col_channel`] for stride 1 when a row of the output is as wide as
+/// a row of the input (3x3 "same" layers): each im2col row is then the
+/// channel itself shifted by `(ki - top) * width + (kj - left)` cells, so
+/// it is one copy of the valid rows, after which the few cells that the
+/// shift wrapped around a row edge are set to zero. Small maps gain most:
+/// one copy per tap instead of one per output row.
+fn im2col_channel_shifted<E: Dtype>(
+    win: &Window,
+    x: &[E],
+    col: &mut [MaybeUninit<E>],
+    row_stride: usize,
+) {
+    let [kh, kw] = win.kernel;
+    let ow = win.out_size[1];
+    let zero = MaybeUninit::new(E::default());
+
+    for ki in 0..kh {
+        let rows = win.valid(0, ki);
+        for kj in 0..kw {
+            let cols = win.valid(1, kj);
+            let dst = &mut col[(ki * kw + kj) * row_stride..][..win.out_len()];
+            dst[..rows.start * ow].fill(zero);
+            dst[rows.end * ow..].fill(zero);
+            if rows.is_empty() {
+                continue;
+            }
+
+            // Output cell (r, c) reads input cell (r + ki - top, c + kj -
+            // left); in flat indices that is one constant shift, valid for
+            // every cell from the first row's first valid column to the
+            // last row's last valid one.
+            let first = rows.start * ow + cols.start;
+            let end = (rows.end - 1) * ow + cols.end;
+            if first < end && !cols.is_empty() {
+                let src = win.source(0, rows.start, ki) * ow + win.source(1, cols.start, kj);
+                let run = &x[src..src + (end - first)];
+                for (value, &picked) in dst[first..end].iter_mut().zip(run) {
+                    value.write(picked);
+                }
+            }
+            for r in rows.clone() {
+                let line = &mut dst[r * ow..][..ow];
+                line[..cols.start].fill(zero);
+                line[cols.end..].fill(zero);
+            }
+        }
+    }
+}
+
 /// Adds the im2col rows `col` of one channel, successive rows `row_stride`
-/// apart, back into its gradient `x`.
-fn col2im_channel<E: Dtype>(win: &Window, col: &[E], row_stride: usize, x: &mut [E]) {
+/// apart, back into its gradient `x`. The cells of `col` that stand for
+/// padding may be overwritten with zeros.
+fn col2im_channel<E: Dtype>(win: &Window, col: &mut [E], row_stride: usize, x: &mut [E]) {
+    if win.stride == [1, 1] && win.out_size[1] == win.in_size[1] {
+        return col2im_channel_shifted(win, col, row_stride, x);
+    }
     let [kh, kw] = win.kernel;
     let [_, ow] = win.out_size;
     let width = win.in_size[1];
@@ -156,6 +212,37 @@ fn col2im_channel<E: Dtype>(win: &Window, col: &[E], row_stride: usize, x: &mut 
                         *cell += value;
                     }
                 }
+            }
+        }
+    }
+}
+
+/// [`col2im_channel`] for the windows of [`im2col_channel_shifted`]: the
+/// cells that a shift wraps around a row edge stand for padding, so they
+/// are cleared first and each tap is then one shifted run of additions.
+fn col2im_channel_shifted<E: Dtype>(win: &Window, col: &mut [E], row_stride: usize, x: &mut [E]) {
+    let [kh, kw] = win.kernel;
+    let ow = win.out_size[1];
+
+    for ki in 0..kh {
+        let rows = win.valid(0, ki);
+        for kj in 0..kw {
+            let cols = win.valid(1, kj);
+            if rows.is_empty() || cols.is_empty() {
+                continue;
+            }
+            let src = &mut col[(ki * kw + kj) * row_stride..][..win.out_len()];
+            for r in rows.clone() {
+                let line = &mut src[r * ow..][..ow];
+                line[..cols.start].fill(E::default());
+                line[cols.end..].fill(E::default());
+            }
+            let first = rows.start * ow + cols.start;
+            let end = (rows.end - 1) * ow + cols.end;
+            let dst = win.source(0, rows.start, ki) * ow + win.source(1, cols.start, kj);
+            let dst = &mut x[dst..dst + (end - first)];
+            for (cell, &value) in dst.iter_mut().zip(&src[first..end]) {
+                *cell += value;
             }
         }
     }
@@ -200,18 +287,24 @@ pub(super) fn im2col<'c, E: Dtype>(
 }
 
 /// col2im of several images side by side, the adjoint of [`im2col`]: adds
-/// the columns of image `i` into the gradient `grads[i]`. `parallel`
+/// the columns of image `i` into the gradient `grads[i]`, and may clear the
+/// cells of `col` that stand for padding on the way. `parallel`
 /// spreads the channels over the thread pool.
-pub(super) fn col2im<E: Dtype>(win: &Window, col: &[E], grads: &mut [&mut [E]], parallel: bool) {
+pub(super) fn col2im<E: Dtype>(
+    win: &Window,
+    col: &mut [E],
+    grads: &mut [&mut [E]],
+    parallel: bool,
+) {
     let row_stride = grads.len() * win.out_len();
     let rows_per_channel = win.taps() * row_stride;
     if !parallel {
         for (i, grad) in grads.iter_mut().enumerate() {
             let channels = grad
                 .chunks_mut(win.in_len())
-                .zip(col.chunks(rows_per_channel));
+                .zip(col.chunks_mut(rows_per_channel));
             for (x, rows) in channels {
-                col2im_channel(win, &rows[i * win.out_len()..], row_stride, x);
+                col2im_channel(win, &mut rows[i * win.out_len()..], row_stride, x);
             }
         }
         return;
@@ -228,10 +321,10 @@ pub(super) fn col2im<E: Dtype>(win: &Window, col: &[E], grads: &mut [&mut [E]], 
     }
     by_channel
         .par_iter_mut()
-        .zip(col.par_chunks(rows_per_channel))
+        .zip(col.par_chunks_mut(rows_per_channel))
         .for_each(|(xs, rows)| {
             for (i, x) in xs.iter_mut().enumerate() {
-                col2im_channel(win, &rows[i * win.out_len()..], row_stride, x);
+                col2im_channel(win, &mut rows[i * win.out_len()..], row_stride, x);
             }
         });
 }
