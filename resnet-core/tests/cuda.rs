@@ -5,14 +5,13 @@
 //! machine with an NVIDIA GPU.
 #![cfg(feature = "cuda")]
 
+mod train_support;
+
 use dfdx::prelude::*;
 use rand::{rngs::StdRng, Rng, SeedableRng};
-use resnet_core::data::Dataset;
 use resnet_core::ops::{Backend, BatchNormConfig, Conv2dGeometry, PoolGeometry};
-use resnet_core::optim::{Optimizer, OptimizerConfig};
 use resnet_core::spec::Pad;
-use resnet_core::train::{train, BatchProgress, EpochMetrics, Observer, Schedule, TrainOptions};
-use resnet_core::{Error, Network, Spec};
+use resnet_core::{Network, Spec};
 
 type Image<D, T = NoneTape> = Tensor<(usize, usize, usize, usize), f32, D, T>;
 
@@ -185,76 +184,7 @@ fn a_network_gives_the_cpu_logits_in_both_modes() {
     assert_close(&train_gpu.as_vec(), &train_cpu.as_vec(), "training logits");
 }
 
-struct Losses(Vec<f64>);
-
-impl Observer for Losses {
-    fn batch(&mut self, progress: &BatchProgress) {
-        self.0.push(progress.loss);
-    }
-    fn epoch(&mut self, _metrics: &EpochMetrics) -> Result<(), Error> {
-        Ok(())
-    }
-}
-
 #[test]
 fn training_on_the_gpu_lowers_the_loss() {
-    let cuda = Cuda::default();
-    let mut spec = Spec::new([8, 8, 1], 2);
-    spec.initial_filter_size = [3, 3];
-    spec.initial_num_filters = 4;
-    spec.initial_stride = [1, 1];
-    spec.initial_pooling = resnet_core::spec::Pooling::None;
-    spec.bottleneck_type = resnet_core::spec::BottleneckType::None;
-    spec.stack_depth = vec![1, 1];
-    spec.num_filters = vec![4, 8];
-    let mut net = Network::<f32, Cuda>::with_seed(&spec, &cuda, 3).unwrap();
-
-    // Class 0 bright on top, class 1 at the bottom.
-    let (mut images, mut labels) = (Vec::new(), Vec::new());
-    for i in 0..64 {
-        for y in 0..8 {
-            for x in 0..8 {
-                let bright = (y < 4) == (i % 2 == 0);
-                let speckle = ((i * 31 + y * 7 + x * 13) % 50) as u8;
-                images.push(if bright { 180 + speckle } else { speckle });
-            }
-        }
-        labels.push(i % 2);
-    }
-    let data = Dataset {
-        height: 8,
-        width: 8,
-        channels: 1,
-        class_names: vec!["top".into(), "bottom".into()],
-        images,
-        labels,
-    };
-    let options = TrainOptions {
-        epochs: 3,
-        batch_size: 8,
-        optimizer: OptimizerConfig::Sgd {
-            lr: 0.05,
-            momentum: 0.9,
-            weight_decay: 0.0,
-        },
-        schedule: Schedule::Constant(0.05),
-        seed: 7,
-        max_shift: 0,
-    };
-    let mut optimizer = Optimizer::new(options.optimizer);
-    let mut losses = Losses(Vec::new());
-    let history = train(
-        &mut net,
-        &mut optimizer,
-        &data,
-        &data,
-        &options,
-        1,
-        &mut losses,
-    )
-    .unwrap();
-
-    let (first, last) = (history[0].train_loss, history[2].train_loss);
-    assert!(last < 0.5 * first, "loss went from {first} to {last}");
-    assert!(history[2].test_accuracy > 0.9, "{history:?}");
+    train_support::tiny_network_learns(&Cuda::default());
 }

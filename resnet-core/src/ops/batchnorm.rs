@@ -177,10 +177,14 @@ pub fn batch_norm2d_train<E: Dtype, D: BatchNormKernel<E>, T: Tape<E, D>>(
     config: &BatchNormConfig,
 ) -> Result<Image<E, D, T>, Error> {
     let (n, c, h, w) = *x.shape();
-    check_lengths(c, scale, offset, running_mean, running_var)?;
-    config.check_epsilon()?;
-    config.check_momentum()?;
-    let count = values_per_channel(n, h, w)?;
+    let count = check_train(
+        (n, c, h, w),
+        scale,
+        offset,
+        running_mean,
+        running_var,
+        config,
+    )?;
 
     let x = x.try_contiguous().map_err(Error::device)?;
     let (x, mut tape) = x.split_tape();
@@ -300,7 +304,7 @@ impl BatchNormConfig {
         )))
     }
 
-    pub(super) fn check_momentum(&self) -> Result<(), Error> {
+    fn check_momentum(&self) -> Result<(), Error> {
         if (0.0..=1.0).contains(&self.momentum) {
             return Ok(());
         }
@@ -363,6 +367,23 @@ fn bad_statistics(source: &str, channel: usize, mean: f64, var: f64, epsilon: f6
     ))
 }
 
+/// The checks of training mode, before anything moves: per-channel
+/// lengths, the constants, and more than one value per channel, whose
+/// count it returns.
+pub(super) fn check_train<E: Dtype, D: Storage<E>>(
+    (n, c, h, w): (usize, usize, usize, usize),
+    scale: &Channels<E, D>,
+    offset: &Channels<E, D>,
+    running_mean: &Channels<E, D>,
+    running_var: &Channels<E, D>,
+    config: &BatchNormConfig,
+) -> Result<usize, Error> {
+    check_lengths(c, scale, offset, running_mean, running_var)?;
+    config.check_epsilon()?;
+    config.check_momentum()?;
+    values_per_channel(n, h, w)
+}
+
 /// Checks that every per-channel vector has one value per channel.
 pub(super) fn check_lengths<E: Dtype, D: Storage<E>>(
     channels: usize,
@@ -392,7 +413,7 @@ pub(super) fn check_lengths<E: Dtype, D: Storage<E>>(
 /// The number of values each channel's batch statistics are taken over,
 /// or an error when it is below 2 (the variance is then undefined and
 /// PyTorch's `n / (n - 1)` would divide by zero).
-pub(super) fn values_per_channel(n: usize, h: usize, w: usize) -> Result<usize, Error> {
+fn values_per_channel(n: usize, h: usize, w: usize) -> Result<usize, Error> {
     let count = n * h * w;
     if count >= 2 {
         return Ok(count);

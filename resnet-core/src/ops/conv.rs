@@ -133,6 +133,19 @@ impl Conv2dDims {
         })
     }
 
+    /// [`Conv2dDims::new`] for the shapes of the tensors themselves.
+    pub fn of<E: Dtype, D: Storage<E>, T>(
+        x: &Image<E, D, T>,
+        weight: &Weight4<E, D>,
+        bias: Option<&Vector<E, D>>,
+        geometry: &Conv2dGeometry,
+    ) -> Result<Self, Error> {
+        let (n, c, h, w) = *x.shape();
+        let (o, cg, kh, kw) = *weight.shape();
+        let bias_len = bias.map(|b| b.shape().0);
+        Self::new([n, c, h, w], [o, cg, kh, kw], bias_len, geometry)
+    }
+
     /// The output shape `[n, out_channels, out_h, out_w]`.
     pub fn out_shape(&self) -> (usize, usize, usize, usize) {
         let [oh, ow] = self.out_size;
@@ -238,10 +251,7 @@ pub fn conv2d<E: Dtype, D: ConvKernel<E>, T: Tape<E, D>>(
     bias: Option<&Vector<E, D>>,
     geometry: &Conv2dGeometry,
 ) -> Result<Image<E, D, T>, Error> {
-    let (n, c, h, w) = *x.shape();
-    let (o, cg, kh, kw) = *weight.shape();
-    let bias_len = bias.map(|b| b.shape().0);
-    let dims = Conv2dDims::new([n, c, h, w], [o, cg, kh, kw], bias_len, geometry)?;
+    let dims = Conv2dDims::of(&x, weight, bias, geometry)?;
 
     let (x, mut tape) = x.split_tape();
     let (out, saved) = x

@@ -21,7 +21,7 @@ use dfdx::prelude::*;
 use dfdx::tensor_ops::Device;
 
 use super::batchnorm::{
-    check_lengths, narrow, overwritten, running_update, values_per_channel, widen, BatchNormConfig,
+    check_lengths, check_train, narrow, overwritten, running_update, widen, BatchNormConfig,
     ChannelAffine, Moments,
 };
 use super::conv::{Conv2dDims, Conv2dGeometry, Vector, Weight4};
@@ -39,10 +39,9 @@ pub fn conv2d<E: Dtype, D: Device<E>, T: Tape<E, D>>(
     bias: Option<&Vector<E, D>>,
     geometry: &Conv2dGeometry,
 ) -> Result<Image<E, D, T>, Error> {
+    let dims = Conv2dDims::of(&x, weight, bias, geometry)?;
     let (n, c, h, w) = *x.shape();
-    let (o, cg, kh, kw) = *weight.shape();
-    let bias_len = bias.map(|b| b.shape().0);
-    let dims = Conv2dDims::new([n, c, h, w], [o, cg, kh, kw], bias_len, geometry)?;
+    let (o, _, kh, kw) = *weight.shape();
     let [oh, ow] = dims.out_size;
     let (rows, cells, groups) = (c * kh * kw, oh * ow, dims.groups);
 
@@ -171,11 +170,7 @@ pub fn batch_norm2d_train<E: Dtype, D: Device<E>, T: Tape<E, D>>(
     config: &BatchNormConfig,
 ) -> Result<Image<E, D, T>, Error> {
     let shape = *x.shape();
-    let (n, c, h, w) = shape;
-    check_lengths(c, scale, offset, running_mean, running_var)?;
-    config.check_epsilon()?;
-    config.check_momentum()?;
-    let count = values_per_channel(n, h, w)?;
+    let count = check_train(shape, scale, offset, running_mean, running_var, config)?;
 
     let mean = x
         .retaped::<T>()
