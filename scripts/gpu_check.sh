@@ -19,6 +19,7 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 
 echo "== 1. CUDA tests against the CPU"
 cargo test --release --features cuda -p resnet-core --test cuda --test ops_portable
+cargo test --release --features cuda --test macro_typed
 
 echo "== 2. resnet train --device cuda, one epoch on the shipped digits"
 run="$(mktemp -d)/run"

@@ -242,3 +242,22 @@ fn typed_forward_accepts_a_runtime_batch_size() {
     assert_eq!(logits.shape().0, 5);
     assert!(logits.as_vec().iter().all(|v| v.is_finite()));
 }
+
+/// With the `cuda` feature a generated type runs on the GPU as well and
+/// gives the CPU's logits; `scripts/gpu_check.sh` runs this test.
+#[cfg(feature = "cuda")]
+#[test]
+fn a_typed_network_on_cuda_gives_the_cpu_logits() {
+    let (cpu, cuda) = (Cpu::default(), Cuda::default());
+    let on_cpu: Tiny = Tiny::new(&cpu).expect("a valid spec builds");
+    let on_gpu: Tiny<f32, Cuda> = Tiny::new(&cuda).expect("a valid spec builds");
+    let x: Tensor<Rank4<2, 1, 8, 8>, f32, Cpu> = cpu.sample_normal();
+    let x_gpu: Tensor<Rank4<2, 1, 8, 8>, f32, Cuda> = cuda.tensor(x.array());
+
+    let a: Tensor<Rank2<2, 3>, f32, Cpu> = on_cpu.forward(x).unwrap();
+    let b: Tensor<Rank2<2, 3>, f32, Cuda> = on_gpu.forward(x_gpu).unwrap();
+    let scale = a.as_vec().iter().fold(1e-6f32, |m, v| m.max(v.abs()));
+    for (a, b) in a.as_vec().iter().zip(b.as_vec()) {
+        assert!((a - b).abs() <= 1e-3 * scale, "cpu {a}, cuda {b}");
+    }
+}
