@@ -47,11 +47,11 @@ pub struct TrainArgs {
 
     /// Train up to this epoch (with --resume: the total, counting earlier
     /// epochs) [default: 8]
-    #[arg(long, value_name = "N", value_parser = positive_usize)]
+    #[arg(long, value_name = "N", value_parser = positive_usize, allow_negative_numbers = true)]
     pub epochs: Option<usize>,
 
     /// Images per mini-batch [default: 64]
-    #[arg(long, value_name = "N", value_parser = positive_usize)]
+    #[arg(long, value_name = "N", value_parser = positive_usize, allow_negative_numbers = true)]
     pub batch_size: Option<usize>,
 
     /// The optimizer [default: sgd]
@@ -60,20 +60,20 @@ pub struct TrainArgs {
 
     /// The learning rate of the first epoch; a cosine schedule lowers it to
     /// 1% of it by the last epoch [default: 0.1]
-    #[arg(long, value_name = "X", value_parser = positive_f64)]
+    #[arg(long, value_name = "X", value_parser = positive_f64, allow_negative_numbers = true)]
     pub lr: Option<f64>,
 
     /// SGD momentum, in [0, 1) [default: 0.9]
-    #[arg(long, value_name = "X", value_parser = unit_interval)]
+    #[arg(long, value_name = "X", value_parser = unit_interval, allow_negative_numbers = true)]
     pub momentum: Option<f64>,
 
     /// L2 weight decay, 0 or more [default: 0.0005]
-    #[arg(long, value_name = "X", value_parser = non_negative_f64)]
+    #[arg(long, value_name = "X", value_parser = non_negative_f64, allow_negative_numbers = true)]
     pub weight_decay: Option<f64>,
 
     /// Seeds the weights, shuffling, augmentation and a folder's holdout
     /// split [default: 0]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub seed: Option<u64>,
 
     /// Where to write model.safetensors, metrics.json and training.png
@@ -147,7 +147,7 @@ pub struct EvalArgs {
 
     /// The seed of a folder's holdout split [default: the training run's seed
     /// from metrics.json, else 0]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub seed: Option<u64>,
 
     /// Where to run: the CPU, or the first NVIDIA GPU (needs a build with

@@ -44,20 +44,23 @@ pub fn load(name_or_path: &str) -> Result<Config> {
 /// The file a name or path refers to.
 fn find(name_or_path: &str) -> Result<PathBuf> {
     let given = Path::new(name_or_path);
-    let looks_like_path = name_or_path.contains(['/', '\\']) || name_or_path.ends_with(".toml");
-    if looks_like_path || given.is_file() {
-        if !given.is_file() {
-            bail!("config file {name_or_path} does not exist");
-        }
+    if given.is_file() {
         return Ok(given.to_path_buf());
     }
-
-    for dir in folders() {
-        let candidate = dir.join(format!("{name_or_path}.toml"));
-        if candidate.is_file() {
-            return Ok(candidate);
+    // Names may reach into a subfolder: torchvision/resnet50.
+    if !name_or_path.ends_with(".toml") {
+        for dir in folders() {
+            let candidate = dir.join(format!("{name_or_path}.toml"));
+            if candidate.is_file() {
+                return Ok(candidate);
+            }
         }
     }
+    let looks_like_path = name_or_path.contains(['/', '\\']) || name_or_path.ends_with(".toml");
+    if looks_like_path {
+        bail!("config file {name_or_path} does not exist");
+    }
+
     let names = available();
     let list = if names.is_empty() {
         "none".to_string()
@@ -89,19 +92,30 @@ fn folders() -> Vec<PathBuf> {
     dirs
 }
 
-/// The config names found in [`folders`], sorted, without repeats.
+/// The config names found in [`folders`] and their subfolders (as
+/// `torchvision/resnet50`), sorted, without repeats.
 fn available() -> Vec<String> {
-    let mut names: Vec<String> = folders()
-        .iter()
-        .filter_map(|dir| std::fs::read_dir(dir).ok())
-        .flatten()
-        .filter_map(|entry| {
-            let path = entry.ok()?.path();
-            let is_toml = path.extension().is_some_and(|e| e == "toml");
-            is_toml.then(|| path.file_stem()?.to_str().map(str::to_string))?
-        })
-        .collect();
+    let mut names = Vec::new();
+    for dir in folders() {
+        names.extend(toml_stems(&dir, ""));
+        let subfolders = std::fs::read_dir(&dir).into_iter().flatten().flatten();
+        for sub in subfolders.map(|e| e.path()).filter(|p| p.is_dir()) {
+            if let Some(prefix) = sub.file_name().and_then(|n| n.to_str()) {
+                names.extend(toml_stems(&sub, &format!("{prefix}/")));
+            }
+        }
+    }
     names.sort();
     names.dedup();
     names
+}
+
+/// `prefix` + the stem of every TOML file directly in `dir`.
+fn toml_stems(dir: &Path, prefix: &str) -> Vec<String> {
+    let entries = std::fs::read_dir(dir).into_iter().flatten().flatten();
+    entries
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|e| e == "toml"))
+        .filter_map(|path| Some(format!("{prefix}{}", path.file_stem()?.to_str()?)))
+        .collect()
 }

@@ -45,7 +45,7 @@ pub fn load(folder: Option<&Path>, spec: &Spec, seed: u64) -> Result<Split> {
     let found = split.train.class_names.len();
     if found != spec.classes {
         bail!(
-            "the network has {} classes but {} holds {found} ({}); the config's classes \
+            "the network has {} classes but {} holds {found} ({}); the network's classes \
              must match the data",
             spec.classes,
             describe(folder),
@@ -53,11 +53,11 @@ pub fn load(folder: Option<&Path>, spec: &Spec, seed: u64) -> Result<Split> {
         );
     }
     log::info!(
-        "loaded {}: {} training and {} test images of {} classes",
+        "loaded {}: {} training and {} test images of {found} class{}",
         describe(folder),
         split.train.len(),
         split.test.len(),
-        found
+        if found == 1 { "" } else { "es" }
     );
     Ok(split)
 }

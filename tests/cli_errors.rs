@@ -281,3 +281,82 @@ fn device_cuda_without_the_feature_says_how_to_rebuild() {
         run.stderr
     );
 }
+
+#[test]
+fn negative_numbers_are_values_with_a_clear_complaint() {
+    let root = scratch();
+    for (flag, part) in [("--lr", "greater than 0, got '-1'"), ("--seed", "'-1'")] {
+        let run = resnet(&root, &["train", flag, "-1"]);
+        assert_eq!(run.code, Some(2), "{}", run.stderr);
+        assert!(run.stderr.contains(part), "{flag}: {}", run.stderr);
+        assert!(
+            !run.stderr.contains("unexpected argument"),
+            "{}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn configs_in_subfolders_go_by_name() {
+    let root = scratch();
+    let run = resnet(&root, &["summary", "torchvision/resnet18"]).ok();
+    assert!(
+        run.stdout.contains("11,689,512") || run.stdout.contains("11689512"),
+        "{}",
+        run.stdout
+    );
+    let run = resnet(&root, &["summary", "nosuch"]);
+    run.fails_with(&["torchvision/resnet50"]);
+}
+
+/// With 1x1 maps in the last stack a batch of one cannot train (A07);
+/// the run fails before its first step and leaves no empty folder.
+#[test]
+fn batch_of_one_with_1x1_maps_fails_and_leaves_no_folder() {
+    let root = scratch();
+    let config = root.join("deep.toml");
+    let tiny = std::fs::read_to_string(write_tiny_config(&root)).unwrap();
+    let deep = tiny
+        .replace("stack_depth = [1, 1]", "stack_depth = [1, 1, 1, 1]")
+        .replace("num_filters = [4, 8]", "num_filters = [4, 4, 4, 4]");
+    std::fs::write(&config, deep).unwrap();
+    let data = write_dataset(&root, 4, 2);
+    let out = root.join("run");
+    let args = [
+        "train",
+        "--config",
+        arg(&config),
+        "--data",
+        arg(&data),
+        "--batch-size",
+        "1",
+        "--epochs",
+        "1",
+        "--out",
+        arg(&out),
+    ];
+    let run = resnet(&root, &args);
+    run.fails_with(&["batch size 1", "1x1"]);
+    assert!(!out.exists(), "an empty run folder was left behind");
+
+    // The default two stacks end in 4x4 maps: a batch of one trains.
+    let small = root.join("small");
+    let tiny = write_tiny_config(&root);
+    let args = [
+        "train",
+        "--config",
+        arg(&tiny),
+        "--data",
+        arg(&data),
+        "--batch-size",
+        "1",
+        "--epochs",
+        "1",
+        "--out",
+        arg(&small),
+        "--quiet",
+    ];
+    resnet(&root, &args).ok();
+    assert!(small.join("model.safetensors").is_file());
+}

@@ -133,3 +133,78 @@ fn export_then_import_keeps_every_tensor_and_new_classes_need_the_flag() {
     );
     assert!(five.join("model.safetensors").is_file());
 }
+
+/// A zero-centered network keeps its input statistics and class names
+/// through export and import, so the imported model scores exactly as the
+/// trained one; importing over an existing model is refused.
+#[test]
+fn export_then_import_keeps_input_statistics_and_class_names() {
+    let root = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let root = root.path();
+    let config = root.join("tiny_zc.toml");
+    let zerocenter = TINY_TORCHVISION.replace(
+        r#"normalization = "none""#,
+        r#"normalization = "zerocenter""#,
+    );
+    std::fs::write(&config, zerocenter).unwrap();
+    let data = write_dataset(root, 8, 4);
+    let trained = root.join("trained");
+    let train = [
+        "train",
+        "--config",
+        arg(&config),
+        "--data",
+        arg(&data),
+        "--epochs",
+        "2",
+        "--batch-size",
+        "8",
+        "--out",
+        arg(&trained),
+        "--quiet",
+    ];
+    resnet(root, &train).ok();
+
+    let exported = root.join("exported.safetensors");
+    resnet(
+        root,
+        &["export", "--model", arg(&trained), "--out", arg(&exported)],
+    )
+    .ok();
+    let imported = root.join("imported");
+    let import = [
+        "import",
+        "--config",
+        arg(&config),
+        "--weights",
+        arg(&exported),
+        "--out",
+        arg(&imported),
+    ];
+    let run = resnet(root, &import).ok();
+    assert!(
+        run.stderr.contains("input statistics restored"),
+        "{}",
+        run.stderr
+    );
+
+    let eval = |model: &Path| {
+        let run = resnet(root, &["eval", "--model", arg(model), "--data", arg(&data)]).ok();
+        let accuracy = run
+            .stdout
+            .lines()
+            .find(|l| l.starts_with("accuracy"))
+            .map(String::from);
+        (accuracy.expect("eval prints its accuracy"), run.stdout)
+    };
+    let (trained_accuracy, _) = eval(&trained);
+    let (imported_accuracy, report) = eval(&imported);
+    assert_eq!(trained_accuracy, imported_accuracy);
+    assert!(
+        report.contains("checker") && report.contains("vertical"),
+        "{report}"
+    );
+
+    let run = resnet(root, &import);
+    run.fails_with(&["already holds a model.safetensors"]);
+}

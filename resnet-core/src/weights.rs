@@ -13,6 +13,7 @@ use dfdx::prelude::*;
 use safetensors::tensor::{Dtype as SafeDtype, TensorView};
 use safetensors::SafeTensors;
 
+use crate::interop::file::explain;
 use crate::layers::{TensorKind, TensorVisitor};
 use crate::network::InputStats;
 use crate::ops::Backend;
@@ -21,15 +22,17 @@ use crate::{Network, Spec};
 /// What can go wrong reading or writing weight files.
 #[derive(Debug, thiserror::Error)]
 pub enum WeightsError {
-    #[error("cannot read {path}: {source}")]
+    // The io error is part of the message, not a `source`, so that a
+    // printed error chain names it once.
+    #[error("cannot read {path}: {error}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}: {error}")]
     Write {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{path} is not a safetensors file: {message}")]
     Format { path: PathBuf, message: String },
@@ -154,16 +157,16 @@ pub fn load_tensors<E: Dtype, D: Backend<E>>(
 pub fn read_safetensors(
     path: &Path,
 ) -> Result<(HashMap<String, HostTensor>, HashMap<String, String>), WeightsError> {
-    let bytes = std::fs::read(path).map_err(|source| WeightsError::Read {
+    let bytes = std::fs::read(path).map_err(|error| WeightsError::Read {
         path: path.to_path_buf(),
-        source,
+        error,
     })?;
     let format = |message: String| WeightsError::Format {
         path: path.to_path_buf(),
         message,
     };
-    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| format(e.to_string()))?;
-    let file = SafeTensors::deserialize(&bytes).map_err(|e| format(e.to_string()))?;
+    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| format(explain(&bytes, e)))?;
+    let file = SafeTensors::deserialize(&bytes).map_err(|e| format(explain(&bytes, e)))?;
     let mut tensors = HashMap::new();
     for (name, view) in file.tensors() {
         let values = to_f32(&view).ok_or_else(|| WeightsError::Content {
@@ -213,9 +216,9 @@ pub fn write_safetensors(
     tensors: &BTreeMap<String, HostTensor>,
     metadata: HashMap<String, String>,
 ) -> Result<(), WeightsError> {
-    let write_err = |source: std::io::Error| WeightsError::Write {
+    let write_err = |error: std::io::Error| WeightsError::Write {
         path: path.to_path_buf(),
-        source,
+        error,
     };
     let bytes: BTreeMap<&str, Vec<u8>> = tensors
         .iter()
@@ -238,15 +241,22 @@ pub fn write_safetensors(
 /// Writes `data` to `path` through a temporary file beside it that then
 /// replaces `path`.
 pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<(), WeightsError> {
-    let write_err = |source: std::io::Error| WeightsError::Write {
+    let write_err = |error: std::io::Error| WeightsError::Write {
         path: path.to_path_buf(),
-        source,
+        error,
     };
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(write_err)?;
+    // tempfile's errors name the random file; the folder is what matters.
+    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(|e| {
+        let why = match e.kind() {
+            std::io::ErrorKind::NotFound => format!("folder {} does not exist", dir.display()),
+            kind => format!("cannot create a file in {}: {kind}", dir.display()),
+        };
+        write_err(std::io::Error::new(e.kind(), why))
+    })?;
     std::io::Write::write_all(&mut file, data).map_err(write_err)?;
     // Temporary files are created private; a weight file is for sharing.
     #[cfg(unix)]

@@ -6,7 +6,9 @@ mod interop_support;
 
 use dfdx::prelude::*;
 use interop_support::*;
-use resnet_core::interop::{export_file, import_file, import_state_dict, ImportOptions};
+use resnet_core::interop::{
+    export_file, export_file_with_names, import_file, import_state_dict, ImportOptions,
+};
 use resnet_core::weights::network_tensors;
 use resnet_core::Network;
 use safetensors::SafeTensors;
@@ -108,4 +110,39 @@ fn exporting_a_matlab_layout_names_what_torchvision_would_do_differently() {
     let bytes = std::fs::read(&path).unwrap();
     let file = SafeTensors::deserialize(&bytes).unwrap();
     assert!(file.tensor("conv1.bias").is_ok());
+}
+
+/// The input layer's statistics are not tensors of a state dict; they and
+/// the class names travel in the metadata and come back on import.
+#[test]
+fn input_statistics_and_class_names_travel_in_the_metadata() {
+    let dev = Cpu::default();
+    let mut spec = resnet_core::Spec::new([16, 16, 3], 4);
+    spec.initial_num_filters = 8;
+    spec.bottleneck_type = resnet_core::spec::BottleneckType::None;
+    spec.stack_depth = vec![1, 1];
+    spec.num_filters = vec![8, 16];
+    let mut net = Network::<f32, Cpu>::with_seed(&spec, &dev, 1).unwrap();
+    let stats = resnet_core::InputStats {
+        mean: vec![0.1, 0.2, 0.3],
+        std: vec![1.0, 1.0, 1.0],
+    };
+    net.set_input_stats(stats.clone()).unwrap();
+    let names: Vec<String> = ["cat", "dog", "owl", "yak"].map(String::from).to_vec();
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("named.safetensors");
+    export_file_with_names(&mut net, &path, 0, Some(&names)).unwrap();
+    let mut fresh = Network::<f32, Cpu>::with_seed(&spec, &dev, 2).unwrap();
+    assert_ne!(fresh.input_stats(), &stats);
+    let report = import_file(&mut fresh, &path, &ImportOptions::default()).unwrap();
+
+    assert!(report.input_stats);
+    assert_eq!(report.class_names, Some(names));
+    assert_eq!(fresh.input_stats(), &stats);
+    let x: Tensor<(usize, usize, usize, usize), f32, Cpu> = dev.sample_normal_like(&(2, 3, 16, 16));
+    assert_eq!(
+        fresh.forward(x.clone()).unwrap().as_vec(),
+        net.forward(x).unwrap().as_vec()
+    );
 }

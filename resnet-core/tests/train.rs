@@ -145,3 +145,47 @@ fn a_network_summarizes_itself_like_matlab() {
     assert_eq!(summary.parameters, 23_555_082);
     assert_eq!(summary.final_activation, [7, 7, 2048]);
 }
+
+/// A07 through `train`: with 1x1 maps in the last stack a batch of one is
+/// refused before any step, naming the batch and the map; with larger maps
+/// (the tiny spec ends in 4x4) a batch of one trains, as in PyTorch.
+#[test]
+fn train_refuses_a_batch_of_one_only_when_the_maps_reach_1x1() {
+    let dev = Cpu::default();
+    let mut deep = tiny_spec();
+    deep.stack_depth = vec![1, 1, 1, 1];
+    deep.num_filters = vec![4, 4, 4, 4];
+    let mut net = Network::<f32, Cpu>::with_seed(&deep, &dev, 1).unwrap();
+    let before = network_tensors(&mut net).unwrap();
+    let data = halves(8);
+    let opts = options(1, 1);
+    let mut optimizer = Optimizer::new(opts.optimizer);
+    let err = train(
+        &mut net,
+        &mut optimizer,
+        &data,
+        &data,
+        &opts,
+        1,
+        &mut Record(vec![]),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("batch size 1") && err.contains("1x1"), "{err}");
+    assert_eq!(network_tensors(&mut net).unwrap(), before);
+
+    let mut net = Network::<f32, Cpu>::with_seed(&tiny_spec(), &dev, 1).unwrap();
+    let mut optimizer = Optimizer::new(opts.optimizer);
+    let history = train(
+        &mut net,
+        &mut optimizer,
+        &data,
+        &data,
+        &opts,
+        1,
+        &mut Record(vec![]),
+    )
+    .unwrap();
+    assert!(history[0].train_loss.is_finite(), "{history:?}");
+    check_running_stats(&mut net).unwrap();
+}

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use dfdx::prelude::Cpu;
-use resnet::core::interop::{export_file, import_file, ImportOptions};
+use resnet::core::interop::{export_file_with_names, import_file, ImportOptions};
 use resnet::core::weights::save_checkpoint;
 
 use super::{load_model, CpuNetwork, CHECKPOINT};
@@ -48,7 +48,8 @@ pub struct ImportArgs {
     #[arg(long)]
     pub adapt_input_channels: bool,
 
-    /// A text file with one class name per line [default: 0, 1, 2, ...]
+    /// A text file with one class name per line [default: the names in a
+    /// file `resnet export` wrote, else 0, 1, 2, ...]
     #[arg(long, value_name = "FILE")]
     pub class_names: Option<PathBuf>,
 
@@ -90,8 +91,14 @@ pub fn run_import(args: ImportArgs) -> Result<()> {
     }
     spec.validate()
         .with_context(|| format!("config {} with the given options", found.path.display()))?;
-    let class_names = class_names(args.class_names.as_ref(), spec.classes)?;
-    out_dir::ensure_writable(&args.out)?;
+    let named = class_names(args.class_names.as_ref(), spec.classes)?;
+    let path = args.out.join(CHECKPOINT);
+    if path.exists() {
+        bail!(
+            "--out {} already holds a {CHECKPOINT}; choose another --out or remove it first",
+            args.out.display()
+        );
+    }
 
     let mut network = CpuNetwork::new(&spec, &Cpu::default())?;
     let options = ImportOptions {
@@ -99,9 +106,16 @@ pub fn run_import(args: ImportArgs) -> Result<()> {
         adapt_input_channels: args.adapt_input_channels,
         seed: args.seed,
     };
-    import_file(&mut network, &args.weights, &options)?;
+    let report = import_file(&mut network, &args.weights, &options)?;
 
-    let path = args.out.join(CHECKPOINT);
+    // Names from --class-names, else from a file `resnet export` wrote
+    // (when its class count still fits), else the class indices.
+    let from_file = report.class_names.filter(|n| n.len() == spec.classes);
+    let class_names = match (named, from_file) {
+        (Some(names), _) | (None, Some(names)) => names,
+        (None, None) => (0..spec.classes).map(|c| c.to_string()).collect(),
+    };
+    let _created = out_dir::ensure_writable(&args.out)?;
     save_checkpoint(&mut network, &class_names, 0, &path)?;
     log::info!("wrote {}", path.display());
     Ok(())
@@ -112,15 +126,15 @@ pub fn run_import(args: ImportArgs) -> Result<()> {
 ///
 /// Errors: a folder without a loadable checkpoint, an unwritable file.
 pub fn run_export(args: ExportArgs) -> Result<()> {
-    let (mut network, _) = load_model(&args.model, &Cpu::default())?;
-    export_file(&mut network, &args.out, 0)?;
+    let (mut network, info) = load_model(&args.model, &Cpu::default())?;
+    export_file_with_names(&mut network, &args.out, 0, Some(&info.class_names))?;
     Ok(())
 }
 
-/// The class names from a file, one a line, or the class indices.
-fn class_names(file: Option<&PathBuf>, classes: usize) -> Result<Vec<String>> {
+/// The class names from a file, one a line, when one is given.
+fn class_names(file: Option<&PathBuf>, classes: usize) -> Result<Option<Vec<String>>> {
     let Some(file) = file else {
-        return Ok((0..classes).map(|c| c.to_string()).collect());
+        return Ok(None);
     };
     let text = std::fs::read_to_string(file)
         .with_context(|| format!("cannot read --class-names {}", file.display()))?;
@@ -137,5 +151,5 @@ fn class_names(file: Option<&PathBuf>, classes: usize) -> Result<Vec<String>> {
             names.len()
         );
     }
-    Ok(names)
+    Ok(Some(names))
 }

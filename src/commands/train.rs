@@ -84,7 +84,7 @@ fn run_on<D: Backend<f32>>(args: TrainArgs, device: D) -> Result<()> {
     let split = data::load(folder.as_deref(), &spec, options.seed)?;
     check_data(&split, &options, resumed.as_ref())?;
 
-    out_dir::ensure_writable(&out)?;
+    let _created = out_dir::ensure_writable(&out)?;
 
     let mut network = match resumed {
         Some(r) => r.network,
@@ -430,9 +430,10 @@ fn log_plan(
         );
     }
     let batches = split.train.len() / options.batch_size;
+    let plural = if batches == 1 { "" } else { "es" };
     log::info!(
-        "training epochs {first_epoch} to {} on {}: {batches} batches of {} per epoch, {} with \
-         learning rate {} (cosine to {}), seed {}; writing to {}",
+        "training epochs {first_epoch} to {} on {}: {batches} batch{plural} of {} per epoch, {} \
+         with learning rate {} (cosine to {}), seed {}; writing to {}",
         options.epochs,
         data::describe(folder),
         options.batch_size,

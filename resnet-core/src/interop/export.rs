@@ -6,7 +6,7 @@ use std::path::Path;
 use dfdx::prelude::*;
 use safetensors::tensor::{Dtype as SafeDtype, TensorView};
 
-use super::file::BATCH_COUNTER;
+use super::file::{BATCH_COUNTER, CLASS_NAMES_KEY, INPUT_STATS_KEY};
 use super::torchvision::differences;
 use crate::ops::Backend;
 use crate::weights::{network_tensors, write_atomic, HostTensor, WeightsError};
@@ -35,8 +35,9 @@ pub struct ExportReport {
 /// `batches_tracked` (PyTorch reads it only for batch norms whose momentum
 /// is None, which torchvision's are not, so 0 is a fine value when the
 /// step count is unknown). The metadata holds `format = "pt"`, as
-/// `safetensors.torch.save_file` writes, and the spec as TOML under
-/// `resnet_spec`. The file is written atomically. A spec outside
+/// `safetensors.torch.save_file` writes, the spec as TOML under
+/// `resnet_spec` and the input statistics as JSON under
+/// `resnet_input_stats`. The file is written atomically. A spec outside
 /// torchvision's layout is still exported, with one warning that says how
 /// PyTorch's outputs will differ.
 ///
@@ -46,6 +47,22 @@ pub fn export_file<E: Dtype, D: Backend<E>>(
     network: &mut Network<E, D>,
     path: &Path,
     batches_tracked: i64,
+) -> Result<ExportReport, WeightsError> {
+    export_file_with_names(network, path, batches_tracked, None)
+}
+
+/// [`export_file`], with the class names also written into the metadata
+/// (under `resnet_class_names`, beside the input statistics under
+/// `resnet_input_stats`), so that [`super::import_file`] gives back a
+/// model that predicts the same named classes. PyTorch ignores both keys.
+///
+/// # Errors
+/// [`WeightsError::Write`] when the file cannot be written.
+pub fn export_file_with_names<E: Dtype, D: Backend<E>>(
+    network: &mut Network<E, D>,
+    path: &Path,
+    batches_tracked: i64,
+    class_names: Option<&[String]>,
 ) -> Result<ExportReport, WeightsError> {
     let tensors = network_tensors(network)?;
     let counters: Vec<String> = tensors
@@ -57,10 +74,18 @@ pub fn export_file<E: Dtype, D: Backend<E>>(
     let mut metadata = HashMap::new();
     metadata.insert("format".to_string(), "pt".to_string());
     metadata.insert("resnet_spec".to_string(), network.spec().to_toml());
+    // The input layer's statistics are not tensors of the state dict, yet
+    // without them a zero-centered network sees shifted inputs.
+    let stats = serde_json::to_string(network.input_stats()).expect("plain data serializes");
+    metadata.insert(INPUT_STATS_KEY.to_string(), stats);
+    if let Some(names) = class_names {
+        let names = serde_json::to_string(names).expect("strings serialize");
+        metadata.insert(CLASS_NAMES_KEY.to_string(), names);
+    }
     let data = serialize(&tensors, &counters, batches_tracked, metadata).map_err(|message| {
         WeightsError::Write {
             path: path.to_path_buf(),
-            source: std::io::Error::other(message),
+            error: std::io::Error::other(message),
         }
     })?;
     write_atomic(path, &data)?;

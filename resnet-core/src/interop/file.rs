@@ -17,6 +17,13 @@ use crate::weights::{to_f32, HostTensor, WeightsError};
 /// The suffix of PyTorch's batch counters, which import ignores.
 pub const BATCH_COUNTER: &str = "num_batches_tracked";
 
+/// The metadata key of the input layer's statistics (JSON) in exported
+/// files.
+pub const INPUT_STATS_KEY: &str = "resnet_input_stats";
+
+/// The metadata key of the class names (a JSON list) in exported files.
+pub const CLASS_NAMES_KEY: &str = "resnet_class_names";
+
 /// The tensors of a state-dict file, by name, as f32.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StateDict {
@@ -44,9 +51,9 @@ pub struct StateDict {
 /// short (with the bytes the header describes and those present) or to
 /// name every tensor whose dtype is not floating point.
 pub fn read_state_dict(path: &Path) -> Result<StateDict, WeightsError> {
-    let bytes = std::fs::read(path).map_err(|source| WeightsError::Read {
+    let bytes = std::fs::read(path).map_err(|error| WeightsError::Read {
         path: path.to_path_buf(),
-        source,
+        error,
     })?;
     let file = SafeTensors::deserialize(&bytes).map_err(|e| {
         // A cut-short file is a safetensors file, just not a whole one.
@@ -138,7 +145,7 @@ pub(crate) fn abbreviate(items: &[String], shown: usize) -> String {
 }
 
 /// Why `bytes` is not a safetensors file, in a sentence.
-fn explain(bytes: &[u8], error: SafeTensorError) -> String {
+pub(crate) fn explain(bytes: &[u8], error: SafeTensorError) -> String {
     const SAVE: &str = "save the state dict with safetensors.torch.save_file (see the README, \
                         \"PyTorch interop\")";
     if bytes.starts_with(b"PK\x03\x04") {

@@ -7,12 +7,13 @@ use std::path::Path;
 use dfdx::prelude::*;
 
 use super::adapt::{adapt_input_channels, describe_adaptation, new_classifier};
-use super::file::{abbreviate, read_state_dict, BATCH_COUNTER};
+use super::file::{abbreviate, read_state_dict, BATCH_COUNTER, CLASS_NAMES_KEY, INPUT_STATS_KEY};
 use super::torchvision::{describe_stacks, differences};
 use crate::layers::{TensorKind, TensorVisitor};
 use crate::ops::Backend;
+use crate::spec::Normalization;
 use crate::weights::{load_tensors, HostTensor, WeightsError};
-use crate::Network;
+use crate::{Error, InputStats, Network};
 
 /// The changes import may make, each off by default: without them a file
 /// must match the network name for name and shape.
@@ -44,6 +45,11 @@ pub struct ImportReport {
     /// One line per change made on request (adapted stem, new
     /// classifier), as logged.
     pub changes: Vec<String>,
+    /// Whether the input statistics came from the file's metadata (files
+    /// that `resnet export` wrote carry them; torchvision's do not).
+    pub input_stats: bool,
+    /// The class names in the file's metadata, when it has them.
+    pub class_names: Option<Vec<String>>,
 }
 
 /// One entry whose shape differs between the file and the network.
@@ -201,7 +207,8 @@ pub fn import_file<E: Dtype, D: Backend<E>>(
             path.display()
         );
     }
-    let report = import_state_dict(network, file.tensors, options).map_err(|e| match e {
+    let metadata = file.metadata;
+    let mut report = import_state_dict(network, file.tensors, options).map_err(|e| match e {
         ImportError::Mismatch { mismatch, .. } => ImportError::Mismatch {
             file: path.display().to_string(),
             mismatch,
@@ -214,7 +221,62 @@ pub fn import_file<E: Dtype, D: Backend<E>>(
         report.copied,
         report.ignored
     );
+    report.input_stats = restore_input_stats(network, &metadata, path);
+    report.class_names = metadata
+        .get(CLASS_NAMES_KEY)
+        .and_then(|names| serde_json::from_str(names).ok());
     Ok(report)
+}
+
+/// Sets the network's input statistics from the metadata of a file that
+/// `resnet export` wrote; returns whether it did. Logs one line either
+/// way when the network normalizes with statistics of its training data
+/// (zerocenter, zscore), since without them it sees shifted inputs.
+fn restore_input_stats<E: Dtype, D: Backend<E>>(
+    network: &mut Network<E, D>,
+    metadata: &HashMap<String, String>,
+    path: &Path,
+) -> bool {
+    let learned = matches!(
+        network.normalization(),
+        Normalization::Zerocenter | Normalization::Zscore
+    );
+    let stats = metadata
+        .get(INPUT_STATS_KEY)
+        .map(|json| serde_json::from_str::<InputStats>(json));
+    let outcome = match stats {
+        Some(Ok(stats)) => network.set_input_stats(stats.clone()).map(|()| stats),
+        Some(Err(e)) => Err(Error::Invalid(format!(
+            "its {INPUT_STATS_KEY} is not valid: {e}"
+        ))),
+        None => Err(Error::Invalid(format!(
+            "it carries no {INPUT_STATS_KEY} (torchvision's files do not)"
+        ))),
+    };
+    match outcome {
+        Ok(stats) => {
+            if learned {
+                log::info!(
+                    "{}: input statistics restored (mean {:?}, std {:?})",
+                    path.display(),
+                    stats.mean,
+                    stats.std
+                );
+            }
+            true
+        }
+        Err(why) => {
+            if learned {
+                log::warn!(
+                    "{}: {why}, so the {:?} input layer keeps mean 0 and std 1; train on the \
+                     data or use a config with normalization \"none\" and fixed mean and std",
+                    path.display(),
+                    network.normalization()
+                );
+            }
+            false
+        }
+    }
 }
 
 /// Copies a torchvision state dict into `network`.
@@ -287,6 +349,8 @@ pub fn import_state_dict<E: Dtype, D: Backend<E>>(
             .filter(|n| n.ends_with(BATCH_COUNTER))
             .count(),
         changes,
+        input_stats: false,
+        class_names: None,
     })
 }
 

@@ -22,13 +22,13 @@
 
 mod adapt;
 mod export;
-mod file;
+pub(crate) mod file;
 mod import;
 mod torchvision;
 
 pub use adapt::{adapt_input_channels, describe_adaptation, new_classifier};
-pub use export::{export_file, ExportReport};
-pub use file::{read_state_dict, StateDict, BATCH_COUNTER};
+pub use export::{export_file, export_file_with_names, ExportReport};
+pub use file::{read_state_dict, StateDict, BATCH_COUNTER, CLASS_NAMES_KEY, INPUT_STATS_KEY};
 pub use import::{
     import_file, import_state_dict, network_shapes, ImportError, ImportOptions, ImportReport,
     MisShaped, Mismatch,

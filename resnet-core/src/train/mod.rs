@@ -25,6 +25,7 @@ use crate::data::Dataset;
 use crate::layers::{TensorKind, TensorVisitor};
 use crate::ops::Backend;
 use crate::optim::{Optimizer, OptimizerConfig};
+use crate::spec::Plan;
 use crate::{Error, Network};
 use batches::{one_hot, to_images};
 
@@ -91,7 +92,7 @@ pub fn train<E: Dtype, D: Backend<E>>(
     first_epoch: usize,
     observer: &mut dyn Observer,
 ) -> Result<Vec<EpochMetrics>, Error> {
-    check_batch_size(train, options.batch_size)?;
+    check_batch_size(train, options.batch_size, network.plan())?;
     let batches = train.len() / options.batch_size;
     let mut history = Vec::new();
 
@@ -186,13 +187,19 @@ fn step<E: Dtype, D: Backend<E>>(
     })
 }
 
-/// Batch norm in training mode needs more than one value per channel, and
-/// a dropped remainder must not leave an epoch without a single batch.
-fn check_batch_size(train: &Dataset, batch_size: usize) -> Result<(), Error> {
-    if batch_size < 2 {
+/// Batch norm in training mode needs more than one value per channel, so
+/// a batch of one image trains only when the smallest maps (the last
+/// stack's) have more than one cell, as in PyTorch; and a dropped
+/// remainder must not leave an epoch without a single batch.
+fn check_batch_size(train: &Dataset, batch_size: usize, plan: &Plan) -> Result<(), Error> {
+    let [h, w, _] = plan.final_activation();
+    if batch_size == 0 || batch_size * h * w < 2 {
         return Err(Error::Invalid(format!(
-            "batch size {batch_size} is too small: batch norm needs a batch of at least 2 \
-             images in training"
+            "batch size {batch_size} is too small: the last stack's maps are {h}x{w}, so \
+             batch norm would see {} value{} per channel in training; use a batch size of at \
+             least 2",
+            batch_size * h * w,
+            if batch_size * h * w == 1 { "" } else { "s" },
         )));
     }
     if train.len() < batch_size {
