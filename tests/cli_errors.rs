@@ -360,3 +360,24 @@ fn batch_of_one_with_1x1_maps_fails_and_leaves_no_folder() {
     resnet(&root, &args).ok();
     assert!(small.join("model.safetensors").is_file());
 }
+
+/// A spec too large to allocate is refused before any data is read, not
+/// left to abort the process.
+#[test]
+fn an_absurdly_large_network_is_refused_up_front() {
+    let root = scratch();
+    let tiny = std::fs::read_to_string(write_tiny_config(&root)).unwrap();
+    let config = root.join("huge.toml");
+    let huge = tiny.replace(
+        "initial_num_filters = 4",
+        "initial_num_filters = 4000000000",
+    );
+    std::fs::write(&config, huge).unwrap();
+    let out = root.join("run");
+    let run = resnet(
+        &root,
+        &["train", "--config", arg(&config), "--out", arg(&out)],
+    );
+    run.fails_with(&["huge.toml", "too large to build", "fewer filters"]);
+    assert!(!out.exists());
+}

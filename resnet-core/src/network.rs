@@ -45,6 +45,7 @@ impl<E: Dtype, D: Backend<E>> Network<E, D> {
 
     /// As [`Network::new`], drawing the initial weights from `seed`.
     pub fn with_seed(spec: &Spec, device: &D, seed: u64) -> Result<Self, Error> {
+        check_buildable(spec)?;
         let plan = spec.plan().map_err(|e| Error::Invalid(e.to_string()))?;
         let mut init = if spec.initialize {
             Init::he(seed)
@@ -281,4 +282,39 @@ impl<E: Dtype, D: Backend<E>> Network<E, D> {
             }
         }
     }
+}
+
+/// The most values one weight tensor or one image's activation may hold:
+/// far beyond any ResNet (ResNet-152 has 60 million learnable values),
+/// and below what would make allocation fail and abort the process.
+const MOST_VALUES: usize = 1 << 31;
+
+/// Refuses specs whose weights or activations could not be allocated,
+/// with a message that names the sizes, instead of an abort later (as
+/// [`Network::new`] does; a command calls it before loading data, which
+/// would be resized to the spec's input). Sizes are multiplied without
+/// overflow, however absurd the spec.
+pub fn check_buildable(spec: &Spec) -> Result<(), Error> {
+    let plan = spec.plan().map_err(|e| Error::Invalid(e.to_string()))?;
+    let product = |dims: &[usize]| dims.iter().fold(1usize, |a, &b| a.saturating_mul(b));
+    let convs = std::iter::once(&plan.stem_conv).chain(plan.blocks.iter().flat_map(|b| {
+        b.convs
+            .iter()
+            .chain(b.shortcut.as_ref().map(|(conv, _)| conv))
+    }));
+    let (mut weights, mut largest) = (0usize, product(&plan.input));
+    for conv in convs {
+        let [kh, kw] = conv.kernel;
+        weights = weights.saturating_add(product(&[conv.out_channels, conv.in_channels, kh, kw]));
+        let [h, w] = conv.output;
+        largest = largest.max(product(&[h, w, conv.out_channels]));
+    }
+    if weights > MOST_VALUES || largest > MOST_VALUES {
+        return Err(Error::Invalid(format!(
+            "the network is too large to build: {weights} convolution weights and activations \
+             of up to {largest} values per image (at most {MOST_VALUES} each); use fewer \
+             filters or a smaller input"
+        )));
+    }
+    Ok(())
 }

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use resnet::core::data::Split;
+use resnet::core::network::check_buildable;
 use resnet::core::optim::{Optimizer, OptimizerConfig};
 use resnet::core::spec::{Choice, Normalization, Spec, Summary};
 use resnet::core::train::{input_stats, train, Schedule, TrainOptions};
@@ -53,6 +54,7 @@ fn run_on<D: Backend<f32>>(args: TrainArgs, device: D) -> Result<()> {
     let previous = previous.as_ref();
 
     let (name, config_path, spec) = pick_config(&args, resumed.as_ref())?;
+    check_buildable(&spec).with_context(|| format!("config {}", config_path.display()))?;
     let options = pick_options(&args, previous);
     let first_epoch = resumed.as_ref().map_or(1, |r| r.info.epoch + 1);
     if first_epoch > options.epochs {
