@@ -32,6 +32,8 @@ const LAYERS: [Layer; 9] = [
 ];
 
 fn bench_conv(c: &mut Criterion) {
+    // As the `resnet` command does: reuse freed memory between runs.
+    resnet_core::alloc::keep_freed_memory();
     let dev = Cpu::default();
     let mut forward = c.benchmark_group("conv_forward");
     forward.sample_size(10);
