@@ -73,7 +73,7 @@ pub struct TrainArgs {
 
     /// Seeds the weights, shuffling, augmentation and a folder's holdout
     /// split [default: 0]
-    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    #[arg(long, value_name = "N", value_parser = seed, allow_negative_numbers = true)]
     pub seed: Option<u64>,
 
     /// Where to write model.safetensors, metrics.json and training.png
@@ -147,7 +147,7 @@ pub struct EvalArgs {
 
     /// The seed of a folder's holdout split [default: the training run's seed
     /// from metrics.json, else 0]
-    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    #[arg(long, value_name = "N", value_parser = seed, allow_negative_numbers = true)]
     pub seed: Option<u64>,
 
     /// Where to run: the CPU, or the first NVIDIA GPU (needs a build with
@@ -190,13 +190,19 @@ pub struct SummaryArgs {
 }
 
 /// An integer of 1 or more.
-fn positive_usize(text: &str) -> Result<usize, String> {
+pub fn positive_usize(text: &str) -> Result<usize, String> {
     match text.parse::<usize>() {
         Ok(n) if n > 0 => Ok(n),
         _ => Err(format!(
             "expected a whole number of 1 or more, got '{text}'"
         )),
     }
+}
+
+/// A whole number of 0 or more, such as a seed.
+pub fn seed(text: &str) -> Result<u64, String> {
+    text.parse::<u64>()
+        .map_err(|_| format!("expected a whole number of 0 or more, got '{text}'"))
 }
 
 /// A finite number greater than 0.

@@ -34,10 +34,18 @@ pub struct Config {
 pub fn load(name_or_path: &str) -> Result<Config> {
     let path = find(name_or_path)?;
     let spec = Spec::from_toml_file(&path)?;
-    let name = path
+    let stem = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| name_or_path.to_string());
+    // A name that reaches into a subfolder keeps it, so that
+    // torchvision/resnet50 and resnet50 have runs of their own names.
+    let by_name = !Path::new(name_or_path).is_file() && name_or_path.contains('/');
+    let name = if by_name {
+        name_or_path.replace('/', "-")
+    } else {
+        stem
+    };
     Ok(Config { name, path, spec })
 }
 

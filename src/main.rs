@@ -23,6 +23,7 @@ use clap::Parser;
 use cli::{Cli, Command};
 
 fn main() -> ExitCode {
+    quiet_on_closed_pipe();
     logging::init();
     install_panic_hook();
     resnet::core::alloc::keep_freed_memory();
@@ -44,6 +45,18 @@ fn main() -> ExitCode {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// A closed pipe (`resnet summary resnet50 | head`) ends the command
+/// quietly, as it ends other Unix tools, instead of failing a print that
+/// would then be reported as a bug.
+fn quiet_on_closed_pipe() {
+    #[cfg(unix)]
+    // SAFETY: restoring the default action of SIGPIPE at start-up, before
+    // any thread exists, is what C programs get without asking.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

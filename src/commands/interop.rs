@@ -31,12 +31,22 @@ pub struct ImportArgs {
 
     /// Number of classes, replacing the config's (fine-tuning; needs
     /// --reinit-classifier when it differs from the file's)
-    #[arg(long, value_name = "N")]
+    #[arg(
+        long,
+        value_name = "N",
+        value_parser = crate::cli::positive_usize,
+        allow_negative_numbers = true
+    )]
     pub classes: Option<usize>,
 
     /// Number of input channels, replacing the config's (needs
     /// --adapt-input-channels when it differs from the file's)
-    #[arg(long, value_name = "N")]
+    #[arg(
+        long,
+        value_name = "N",
+        value_parser = crate::cli::positive_usize,
+        allow_negative_numbers = true
+    )]
     pub channels: Option<usize>,
 
     /// Re-create the classifier when the file has another class count
@@ -54,7 +64,13 @@ pub struct ImportArgs {
     pub class_names: Option<PathBuf>,
 
     /// Seed of a re-created classifier
-    #[arg(long, value_name = "N", default_value_t = 0)]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 0,
+        value_parser = crate::cli::seed,
+        allow_negative_numbers = true
+    )]
     pub seed: u64,
 }
 
