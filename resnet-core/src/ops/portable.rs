@@ -103,7 +103,7 @@ pub fn max_pool2d<E: Dtype, D: Device<E>, T: Tape<E, D>>(
 ) -> Result<Image<E, D, T>, Error> {
     let dims = pool_dims("max_pool2d", &x, geometry)?;
     let minus_infinity = E::from_f64(f64::NEG_INFINITY).unwrap_or_default();
-    let windows = pool_windows(x, &dims, minus_infinity)?;
+    let windows = pool_windows(x, &dims, pool_indices(&dims), minus_infinity)?;
     let pooled = windows
         .try_max::<(usize, usize), Axis<0>>()
         .map_err(Error::device)?;
@@ -123,15 +123,9 @@ pub fn avg_pool2d<E: Dtype, D: Device<E>, T: Tape<E, D>>(
     let [oh, ow] = dims.out_size;
     let planes = dims.batch * dims.channels;
 
-    // The divisor of every output cell, as a reciprocal per cell.
-    let indices = window_indices(
-        1,
-        dims.in_size,
-        dims.window,
-        dims.stride,
-        &dims.pad,
-        [oh, ow],
-    );
+    // The divisor of every output cell, as a reciprocal per cell, read off
+    // the same window indices the gather below uses.
+    let indices = pool_indices(&dims);
     let padding = dims.in_size[0] * dims.in_size[1];
     let cells = oh * ow;
     let reciprocals: Vec<E> = (0..cells)
@@ -151,7 +145,7 @@ pub fn avg_pool2d<E: Dtype, D: Device<E>, T: Tape<E, D>>(
         .and_then(|r| r.try_broadcast_like::<_, Axis<1>>(&(cells, planes)))
         .map_err(Error::device)?;
 
-    let windows = pool_windows(x, &dims, E::default())?;
+    let windows = pool_windows(x, &dims, indices, E::default())?;
     let sums = windows
         .try_sum::<(usize, usize), Axis<0>>()
         .map_err(Error::device)?;
@@ -292,19 +286,31 @@ fn pool_dims<E: Dtype, D: Device<E>, T: Tape<E, D>>(
     Pool2dDims::new(op, [n, c, h, w], geometry)
 }
 
+/// The window indices of one channel plane (see [`window_indices`]).
+fn pool_indices(dims: &Pool2dDims) -> Vec<usize> {
+    window_indices(
+        1,
+        dims.in_size,
+        dims.window,
+        dims.stride,
+        &dims.pad,
+        dims.out_size,
+    )
+}
+
 /// The windows of every channel of every image: `[window cells, output
-/// cells, planes]` with `planes = batch * channels`; padded cells hold
-/// `fill`.
+/// cells, planes]` with `planes = batch * channels`, gathered at `indices`
+/// (from [`pool_indices`]); padded cells hold `fill`.
 fn pool_windows<E: Dtype, D: Device<E>, T: Tape<E, D>>(
     x: Image<E, D, T>,
     dims: &Pool2dDims,
+    indices: Vec<usize>,
     fill: E,
 ) -> Result<Tensor<(usize, usize, usize), E, D, T>, Error> {
     let [h, w] = dims.in_size;
     let [kh, kw] = dims.window;
     let [oh, ow] = dims.out_size;
     let planes = dims.batch * dims.channels;
-    let indices = window_indices(1, [h, w], [kh, kw], dims.stride, &dims.pad, [oh, ow]);
     let flat = x
         .try_reshape_like(&(planes, h * w))
         .map_err(Error::device)?;
